@@ -1,0 +1,57 @@
+/* gomirror's configuration: one table of keys, three sources. Defaults, then
+ * a `key = value` file, then GOMIRROR_<KEY> environment variables, then
+ * `--key=value` flags; each later source overrides the earlier ones. */
+#ifndef GOMIRROR_CORE_CONFIG_H
+#define GOMIRROR_CORE_CONFIG_H
+
+#include <stdio.h>
+
+struct reason;
+
+struct config {
+  char *listen;           /* "host:port" */
+  char *upstream;         /* GOPROXY syntax */
+  char *private_patterns; /* key "private", GOPRIVATE syntax */
+  char *storage;          /* fs:///abs, fs://./rel, s3://bucket/prefix */
+  char *meta;             /* memory | redis://... */
+  char *sumdb;            /* name=url,name=url */
+  long list_ttl;          /* seconds */
+  long negative_ttl;      /* seconds */
+  char *log_format;       /* text | json */
+  char *log_level;        /* debug | info | warn | error */
+  long threads;           /* CivetWeb worker threads */
+  long connect_timeout;   /* seconds, upstream connect */
+  long fetch_timeout;     /* seconds, one whole upstream request */
+  long drain_timeout;     /* seconds SIGTERM waits for in-flight requests */
+  char *config_file;      /* key "config": the file that was read, or NULL */
+};
+
+/* Fills every key with its default. Free with config_free. */
+int config_init(struct config *c);
+/* Frees every string; c may then be re-initialised. NULL-safe. */
+void config_free(struct config *c);
+
+/* Sets one key from text ("list_ttl", "30"). Unknown key or bad value:
+ * ERR_CONFIG with a one-line reason naming the key and source. */
+int config_set(struct config *c, const char *key, const char *value,
+               const char *source, struct reason *why);
+
+/* Loads everything in precedence order: defaults, the file named by
+ * --config/GOMIRROR_CONFIG (if any), environment (envp, NULL-terminated
+ * "K=V" strings), then argv flags. Flags that are not keys ("--help",
+ * "--check-config") are reported through *action (see below) and not
+ * treated as errors. Returns 0 or ERR_CONFIG with a reason. */
+enum config_action { CONFIG_SERVE = 0, CONFIG_HELP, CONFIG_CHECK };
+int config_load(struct config *c, int argc, char **argv, char **envp,
+                enum config_action *action, struct reason *why);
+
+/* Semantic checks across keys (storage scheme, listen syntax, ttls >= 0,
+ * upstream and sumdb syntax). */
+int config_check(const struct config *c, struct reason *why);
+
+/* Prints "key = value" for every key, secrets masked. */
+void config_print(const struct config *c, FILE *out);
+/* Prints usage: every key with its env var, flag, default and meaning. */
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,88 @@
+/* Blob storage behind one table of operations: the fs backend now, s3 next.
+ * Keys use the $GOMODCACHE/cache/download layout (see DESIGN.md):
+ * "<escaped module>/@v/<escaped version>.zip", "sumdb/<name>/...". Keys are
+ * built only from validated, escaped module paths, never from raw input. */
+#ifndef GOMIRROR_STORAGE_STORAGE_H
+#define GOMIRROR_STORAGE_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct config;
+struct reason;
+struct buf;
+struct storage;
+
+struct blob_stat {
+  uint64_t size;
+  time_t mtime;
+  char etag[72]; /* strong validator, quoted, e.g. "\"<hex>\"" */
+};
+
+struct range {
+  uint64_t start;
+  uint64_t len; /* bytes from start */
+};
+
+/* Receives the next chunk of a blob. Returns 0 to continue, non-zero to stop
+ * (that value is then returned by get). */
+typedef int (*blob_sink_fn)(void *arg, const void *data, size_t len);
+/* Fills up to cap bytes. Returns bytes written, 0 at the end, <0 on error. */
+typedef long long (*blob_source_fn)(void *arg, void *data, size_t cap);
+/* Called for each key under a prefix; non-zero stops the listing. */
+typedef int (*blob_list_fn)(void *arg, const char *key, uint64_t size);
+
+struct storage_ops {
+  const char *name; /* "fs", "s3" */
+  /* Opens the backend named by c->storage. *out is owned by the caller, free
+   * with close. On failure *out is NULL and why says what is wrong. */
+  int (*open)(const struct config *c, struct storage **out, struct reason *why);
+  void (*close)(struct storage *); /* NULL-safe */
+  /* 0 and *out filled, ERR_NOT_FOUND, or ERR_STORAGE. */
+  int (*stat)(struct storage *, const char *key, struct blob_stat *out);
+  /* Streams the blob (or the range, when r is non-NULL) into sink in chunks;
+   * never holds the whole blob. ERR_NOT_FOUND, ERR_STORAGE, or the sink's
+   * non-zero return. */
+  int (*get)(struct storage *, const char *key, const struct range *r,
+             blob_sink_fn sink, void *arg);
+  /* Stores exactly size bytes read from src, atomically: readers see the old
+   * blob or the whole new one, never part. */
+  int (*put)(struct storage *, const char *key, blob_source_fn src, void *arg,
+             uint64_t size);
+  /* 0, or ERR_NOT_FOUND when absent. */
+  int (*del)(struct storage *, const char *key);
+  /* Every key starting with prefix, in no particular order. */
+  int (*list)(struct storage *, const char *prefix, blob_list_fn fn,
+              void *arg);
+  /* 0 when the backend can serve; otherwise why says what is wrong. */
+  int (*ready)(struct storage *, struct reason *why);
+};
+
+struct storage {
+  const struct storage_ops *ops;
+};
+
+/* Picks the backend from c->storage's scheme and opens it. */
+int storage_open(const struct config *c, struct storage **out,
+                 struct reason *why);
+void storage_close(struct storage *s);
+
+/* Convenience wrappers over the table. */
+int storage_stat(struct storage *s, const char *key, struct blob_stat *out);
+int storage_get(struct storage *s, const char *key, const struct range *r,
+                blob_sink_fn sink, void *arg);
+/* Reads a small blob whole into out (capped by out->max). */
+int storage_get_buf(struct storage *s, const char *key, struct buf *out);
+int storage_put_buf(struct storage *s, const char *key, const void *data,
+                    size_t len);
+/* Stores the contents of an open file (read from offset 0). */
+int storage_put_fd(struct storage *s, const char *key, int fd, uint64_t size);
+int storage_del(struct storage *s, const char *key);
+int storage_list(struct storage *s, const char *prefix, blob_list_fn fn,
+                 void *arg);
+int storage_ready(struct storage *s, struct reason *why);
+
+extern const struct storage_ops storage_fs_ops;
+
+#endif
