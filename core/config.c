@@ -1,1 +1,962 @@
-/* placeholder: being written */
+/* gomirror's configuration: one static table describes every key (type,
+ * field, default, how secret it is, help text, semantic check), and the
+ * loaders for defaults, file, environment and flags all go through it. */
+#include "config.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+enum key_type { KEY_STRING, KEY_LONG, KEY_BOOL };
+
+/* How much of a value may be shown in config_print and in reasons. */
+enum key_secret {
+  SHOW_ALL,          /* plain value */
+  MASK_URL_PASSWORD, /* mask the ":password@" part of any URL in it */
+  MASK_ALL           /* show only whether it is set */
+};
+
+#define KEY_NOT_IN_FILE 1u /* "config" cannot name itself */
+
+typedef int (*check_fn)(const char *value, struct reason *why);
+
+struct key {
+  const char *name;
+  enum key_type type;
+  size_t offset;   /* into struct config: char *, long or int */
+  const char *def; /* default as text; NULL leaves a string unset */
+  long min, max;   /* KEY_LONG bounds */
+  enum key_secret secret;
+  unsigned flags;
+  check_fn check; /* config_check for string keys, may be NULL */
+  const char *help;
+};
+
+static int check_listen(const char *v, struct reason *why);
+static int check_upstream(const char *v, struct reason *why);
+static int check_storage(const char *v, struct reason *why);
+static int check_meta(const char *v, struct reason *why);
+static int check_sumdb(const char *v, struct reason *why);
+static int check_log_format(const char *v, struct reason *why);
+static int check_log_level(const char *v, struct reason *why);
+
+#define F(field) offsetof(struct config, field)
+#define STR(name, field, def, secret, check, help)                             \
+  { name, KEY_STRING, F(field), def, 0, 0, secret, 0, check, help }
+#define LNG(name, field, def, min, max, help)                                  \
+  { name, KEY_LONG, F(field), def, min, max, SHOW_ALL, 0, NULL, help }
+
+/* Upper bounds keep later arithmetic (seconds to milliseconds) in range. */
+#define ONE_YEAR 31536000L
+
+static const struct key keys[] = {
+    STR("listen", listen, "0.0.0.0:3000", SHOW_ALL, check_listen,
+        "address:port to serve on"),
+    STR("upstream", upstream, "https://proxy.golang.org", MASK_URL_PASSWORD,
+        check_upstream,
+        "GOPROXY-syntax chain of upstreams (',' and '|', direct, off)"),
+    STR("private", private_patterns, "", SHOW_ALL, NULL,
+        "GOPRIVATE-syntax patterns fetched from VCS, never sent upstream"),
+    STR("storage", storage, "fs://./data", SHOW_ALL, check_storage,
+        "blob store: fs:///abs/path, fs://./rel or s3://bucket/prefix"),
+    STR("meta", meta, "memory", MASK_URL_PASSWORD, check_meta,
+        "metadata store: memory (redis:// is not supported yet)"),
+    STR("sumdb", sumdb, "sum.golang.org=https://sum.golang.org",
+        MASK_URL_PASSWORD, check_sumdb,
+        "checksum databases to proxy, name=url comma-separated"),
+    LNG("list_ttl", list_ttl, "60", 0, ONE_YEAR,
+        "seconds a version list is trusted"),
+    LNG("negative_ttl", negative_ttl, "60", 0, ONE_YEAR,
+        "seconds a 404 from upstream is trusted"),
+    STR("log_format", log_format, "text", SHOW_ALL, check_log_format,
+        "log format: text or json"),
+    STR("log_level", log_level, "info", SHOW_ALL, check_log_level,
+        "lowest level logged: debug, info, warn or error"),
+    LNG("threads", threads, "50", 1, 1024, "worker threads (1..1024)"),
+    LNG("connect_timeout", connect_timeout, "10", 1, 3600,
+        "seconds to connect to an upstream"),
+    LNG("fetch_timeout", fetch_timeout, "300", 1, 86400,
+        "seconds for one whole upstream request"),
+    LNG("drain_timeout", drain_timeout, "30", 0, 3600,
+        "seconds SIGTERM waits for in-flight requests"),
+    {"config", KEY_STRING, F(config_file), NULL, 0, 0, SHOW_ALL,
+     KEY_NOT_IN_FILE, NULL, "config file of key = value lines"},
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+#define ENV_PREFIX "GOMIRROR_"
+/* Longest value echoed back in a reason, so the reason keeps its context. */
+#define ECHO_MAX 64
+/* A config file line longer than this is a mistake, not a setting. */
+#define LINE_MAX_LEN 65536
+
+static char **str_field(struct config *c, const struct key *k) {
+  return (char **)(void *)((char *)c + k->offset);
+}
+static long *long_field(struct config *c, const struct key *k) {
+  return (long *)(void *)((char *)c + k->offset);
+}
+static int *bool_field(struct config *c, const struct key *k) {
+  return (int *)(void *)((char *)c + k->offset);
+}
+static const char *str_value(const struct config *c, const struct key *k) {
+  return *(char *const *)(const void *)((const char *)c + k->offset);
+}
+static long long_value(const struct config *c, const struct key *k) {
+  return *(const long *)(const void *)((const char *)c + k->offset);
+}
+static int bool_value(const struct config *c, const struct key *k) {
+  return *(const int *)(const void *)((const char *)c + k->offset);
+}
+
+static const struct key *key_find(const char *name, size_t len) {
+  for (size_t i = 0; i < NKEYS; i++)
+    if (strlen(keys[i].name) == len && memcmp(keys[i].name, name, len) == 0)
+      return &keys[i];
+  return NULL;
+}
+
+/* Flags accept '-' for '_' (--list-ttl) since --check-config uses dashes. */
+static const struct key *flag_find(const char *name, size_t len) {
+  for (size_t i = 0; i < NKEYS; i++) {
+    const char *k = keys[i].name;
+    if (strlen(k) != len)
+      continue;
+    size_t j = 0;
+    while (j < len && (name[j] == k[j] || (name[j] == '-' && k[j] == '_')))
+      j++;
+    if (j == len)
+      return &keys[i];
+  }
+  return NULL;
+}
+
+static int is_space(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' ||
+         ch == '\f';
+}
+static int is_ctl(char ch) {
+  return (unsigned char)ch < 0x20 || (unsigned char)ch == 0x7f;
+}
+static int is_digit(char ch) {
+  return ch >= '0' && ch <= '9';
+}
+static int is_alnum(char ch) {
+  return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+static char to_lower(char ch) {
+  return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+static char to_upper(char ch) {
+  return ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+}
+
+/* Masks the password of every "scheme://user:password@host" in v. Returns a
+ * malloc'd copy (caller frees) or NULL when out of memory. */
+static char *mask_url_passwords(const char *v) {
+  size_t n = strlen(v), ats = 0;
+  for (size_t i = 0; i < n; i++)
+    ats += v[i] == '@';
+  char *out = malloc(n + 3 * ats + 1);
+  if (!out)
+    return NULL;
+  size_t o = 0, i = 0;
+  while (i < n) {
+    const char *sep = strstr(v + i, "://");
+    if (!sep) {
+      memcpy(out + o, v + i, n - i);
+      o += n - i;
+      break;
+    }
+    size_t auth = (size_t)(sep - v) + 3;
+    memcpy(out + o, v + i, auth - i);
+    o += auth - i;
+    /* The authority ends where a path, query, fragment or next list entry
+     * starts; passwords must percent-encode those characters. */
+    size_t end = auth + strcspn(v + auth, "/?#,|");
+    const char *at = NULL;
+    for (size_t j = auth; j < end; j++)
+      if (v[j] == '@')
+        at = v + j;
+    const char *colon =
+        at ? memchr(v + auth, ':', (size_t)(at - v) - auth) : NULL;
+    if (colon) {
+      size_t keep = (size_t)(colon - v) + 1 - auth;
+      memcpy(out + o, v + auth, keep);
+      o += keep;
+      memcpy(out + o, "***", 3);
+      o += 3;
+      i = (size_t)(at - v);
+    } else {
+      i = auth;
+    }
+    size_t rest = end - i;
+    memcpy(out + o, v + i, rest);
+    o += rest;
+    i = end;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* Copies v into out for a reason or a usage line: control characters become
+ * \xNN and long values are cut, so a reason stays one readable line. */
+static void echo(const char *v, char *out, size_t outsz) {
+  size_t o = 0;
+  for (size_t i = 0; v[i] && o + 5 < outsz; i++) {
+    if (i >= ECHO_MAX) {
+      if (o + 4 < outsz) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+      }
+      break;
+    }
+    if (is_ctl(v[i])) {
+      static const char hex[] = "0123456789abcdef";
+      unsigned char ch = (unsigned char)v[i];
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[ch >> 4];
+      out[o++] = hex[ch & 15];
+    } else {
+      out[o++] = v[i];
+    }
+  }
+  out[o] = '\0';
+}
+
+/* echo() after the key's masking rule, so reasons never carry secrets. */
+static void echo_key(const struct key *k, const char *v, char *out,
+                     size_t outsz) {
+  if (k && k->secret == MASK_ALL) {
+    echo(*v ? "***" : "", out, outsz);
+    return;
+  }
+  if (k && k->secret == MASK_URL_PASSWORD) {
+    char *m = mask_url_passwords(v);
+    echo(m ? m : "(hidden)", out, outsz);
+    free(m);
+    return;
+  }
+  echo(v, out, outsz);
+}
+
+/* Parses a non-negative decimal: digits only, so "+1", " 1", "1x" and "-1"
+ * are all rejected. Returns 0, or -1 (not a number) / -2 (out of range). */
+static int parse_ulong(const char *s, long *out) {
+  if (!is_digit(s[0]))
+    return -1;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (*end)
+    return -1;
+  if (errno == ERANGE)
+    return -2;
+  *out = v;
+  return 0;
+}
+
+static int parse_bool(const char *s, int *out) {
+  static const char *const yes[] = {"true", "1", "yes", "on"};
+  static const char *const no[] = {"false", "0", "no", "off"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcmp(s, yes[i]) == 0)
+      return *out = 1, 0;
+    if (strcmp(s, no[i]) == 0)
+      return *out = 0, 0;
+  }
+  return -1;
+}
+
+static int set_key(struct config *c, const struct key *k, const char *value,
+                   const char *source, struct reason *why) {
+  const char *src = source ? source : "config";
+  char shown[ECHO_MAX + 8];
+  echo_key(k, value, shown, sizeof shown);
+  for (const char *p = value; *p; p++)
+    if (is_ctl(*p))
+      return reason_set(why, ERR_CONFIG,
+                        "%s: %s contains a control character, got '%s'", src,
+                        k->name, shown);
+  switch (k->type) {
+  case KEY_LONG: {
+    long v = 0;
+    int rc = parse_ulong(value, &v);
+    if (rc == -1)
+      return reason_set(why, ERR_CONFIG,
+                        "%s: %s must be a non-negative integer, got '%s'", src,
+                        k->name, shown);
+    if (rc == -2 || v < k->min || v > k->max)
+      return reason_set(why, ERR_CONFIG,
+                        "%s: %s must be between %ld and %ld, got '%s'", src,
+                        k->name, k->min, k->max, shown);
+    *long_field(c, k) = v;
+    return 0;
+  }
+  case KEY_BOOL: {
+    int v;
+    if (parse_bool(value, &v))
+      return reason_set(why, ERR_CONFIG,
+                        "%s: %s must be true or false, got '%s'", src, k->name,
+                        shown);
+    *bool_field(c, k) = v;
+    return 0;
+  }
+  case KEY_STRING: {
+    /* An empty config path means "no file"; other strings keep "". */
+    char *copy = NULL;
+    if (*value || k->offset != F(config_file)) {
+      copy = strdup(value);
+      if (!copy)
+        return reason_set(why, ERR_NOMEM, "out of memory");
+    }
+    char **field = str_field(c, k);
+    free(*field);
+    *field = copy;
+    return 0;
+  }
+  }
+  return reason_set(why, ERR_CONFIG, "%s: %s has an unknown type", src,
+                    k->name);
+}
+
+int config_set(struct config *c, const char *key, const char *value,
+               const char *source, struct reason *why) {
+  const struct key *k = key_find(key, strlen(key));
+  if (!k) {
+    char shown[ECHO_MAX + 8];
+    echo(key, shown, sizeof shown);
+    return reason_set(why, ERR_CONFIG, "%s: unknown key '%s'",
+                      source ? source : "config", shown);
+  }
+  return set_key(c, k, value, source, why);
+}
+
+void config_free(struct config *c) {
+  if (!c)
+    return;
+  for (size_t i = 0; i < NKEYS; i++) {
+    if (keys[i].type != KEY_STRING)
+      continue;
+    char **field = str_field(c, &keys[i]);
+    free(*field);
+    *field = NULL;
+  }
+}
+
+int config_init(struct config *c) {
+  memset(c, 0, sizeof *c);
+  for (size_t i = 0; i < NKEYS; i++) {
+    if (!keys[i].def)
+      continue;
+    /* Defaults go through the same parser as user input, so a bad default
+     * fails the first unit test instead of a production start. */
+    int rc = set_key(c, &keys[i], keys[i].def, "default", NULL);
+    if (rc) {
+      config_free(c);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+/* ---- config file ---- */
+
+/* Trims s[0..*len) in place; returns the new start. */
+static char *trim(char *s, size_t *len) {
+  size_t n = *len;
+  while (n && is_space(*s))
+    s++, n--;
+  while (n && is_space(s[n - 1]))
+    n--;
+  s[n] = '\0';
+  *len = n;
+  return s;
+}
+
+static int parse_line(struct config *c, char *line, size_t len,
+                      const char *source, struct reason *why) {
+  char *s = trim(line, &len);
+  if (len == 0 || s[0] == '#')
+    return 0;
+  char *eq = strchr(s, '=');
+  if (!eq)
+    return reason_set(why, ERR_CONFIG, "%s: expected 'key = value'", source);
+  size_t klen = (size_t)(eq - s);
+  char *key = trim(s, &klen);
+  size_t vlen = len - (size_t)(eq - s) - 1;
+  char *value = trim(eq + 1, &vlen);
+  if (klen == 0)
+    return reason_set(why, ERR_CONFIG, "%s: missing key before '='", source);
+  const struct key *k = key_find(key, klen);
+  char shown[ECHO_MAX + 8];
+  if (!k) {
+    echo(key, shown, sizeof shown);
+    return reason_set(why, ERR_CONFIG, "%s: unknown key '%s'", source, shown);
+  }
+  if (k->flags & KEY_NOT_IN_FILE)
+    return reason_set(why, ERR_CONFIG,
+                      "%s: %s can only be set by flag or environment", source,
+                      k->name);
+  if (vlen && value[0] == '"') {
+    if (vlen < 2 || value[vlen - 1] != '"')
+      return reason_set(why, ERR_CONFIG, "%s: %s has an unterminated quote",
+                        source, k->name);
+    value[vlen - 1] = '\0';
+    value++;
+  }
+  return set_key(c, k, value, source, why);
+}
+
+static int load_file(struct config *c, const char *path, struct reason *why) {
+  char shown[ECHO_MAX + 8];
+  echo(path, shown, sizeof shown);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return reason_set(why, ERR_CONFIG, "config file '%s': %s", shown,
+                      strerror(errno));
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  long lineno = 0;
+  int rc = 0;
+  char source[ECHO_MAX + 32];
+  while ((n = getline(&line, &cap, f)) >= 0) {
+    lineno++;
+    snprintf(source, sizeof source, "%s:%ld", shown, lineno);
+    if (memchr(line, '\0', (size_t)n)) {
+      rc = reason_set(why, ERR_CONFIG, "%s: line contains a NUL byte", source);
+      goto out;
+    }
+    if (n > LINE_MAX_LEN) {
+      rc = reason_set(why, ERR_CONFIG, "%s: line longer than %d bytes", source,
+                      LINE_MAX_LEN);
+      goto out;
+    }
+    rc = parse_line(c, line, (size_t)n, source, why);
+    if (rc)
+      goto out;
+  }
+  if (ferror(f))
+    rc = reason_set(why, ERR_CONFIG, "config file '%s': %s", shown,
+                    strerror(errno));
+out:
+  free(line);
+  fclose(f);
+  return rc;
+}
+
+/* ---- environment and flags ---- */
+
+/* The value of GOMIRROR_<KEY> in envp, first match like getenv(); the
+ * variable's name goes to name (for reasons). */
+static const char *env_find(char **envp, const struct key *k, char *name,
+                            size_t namesz) {
+  size_t plen = strlen(ENV_PREFIX), klen = strlen(k->name);
+  if (plen + klen + 1 > namesz)
+    return NULL;
+  memcpy(name, ENV_PREFIX, plen);
+  for (size_t i = 0; i < klen; i++)
+    name[plen + i] = to_upper(k->name[i]);
+  name[plen + klen] = '\0';
+  for (char **e = envp; e && *e; e++)
+    if (strncmp(*e, name, plen + klen) == 0 && (*e)[plen + klen] == '=')
+      return *e + plen + klen + 1;
+  return NULL;
+}
+
+struct flag_setting {
+  const struct key *k;
+  const char *value;
+};
+
+int config_load(struct config *c, int argc, char **argv, char **envp,
+                enum config_action *action, struct reason *why) {
+  enum config_action act = CONFIG_SERVE;
+  char name[96];
+  int rc = config_init(c);
+  if (rc)
+    return reason_set(why, rc, "out of memory");
+  struct flag_setting *flags =
+      calloc(argc > 0 ? (size_t)argc : 1, sizeof *flags);
+  if (!flags) {
+    rc = reason_set(why, ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  size_t nflags = 0;
+
+  /* Parse every flag before reading anything, so --config is known before
+   * the file and a typo fails before any side effect. */
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      act = CONFIG_HELP;
+      goto out;
+    }
+    if (strcmp(a, "--check-config") == 0) {
+      act = CONFIG_CHECK;
+      continue;
+    }
+    char shown[ECHO_MAX + 8];
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+      echo(a, shown, sizeof shown);
+      rc = reason_set(why, ERR_CONFIG, "unexpected argument '%s' (see --help)",
+                      shown);
+      goto out;
+    }
+    const char *fname = a + 2;
+    const char *eq = strchr(fname, '=');
+    size_t flen = eq ? (size_t)(eq - fname) : strlen(fname);
+    const struct key *k = flag_find(fname, flen);
+    if (!k) {
+      /* Only the name is echoed: what follows '=' may be a secret. */
+      char fl[ECHO_MAX + 8];
+      memcpy(fl, fname, flen < ECHO_MAX ? flen : ECHO_MAX);
+      fl[flen < ECHO_MAX ? flen : ECHO_MAX] = '\0';
+      echo(fl, shown, sizeof shown);
+      rc = reason_set(why, ERR_CONFIG, "unknown flag --%s (see --help)", shown);
+      goto out;
+    }
+    const char *value;
+    if (eq)
+      value = eq + 1;
+    else if (k->type == KEY_BOOL)
+      value = "true";
+    else if (i + 1 < argc)
+      value = argv[++i];
+    else {
+      rc = reason_set(why, ERR_CONFIG, "flag --%s needs a value", k->name);
+      goto out;
+    }
+    flags[nflags].k = k;
+    flags[nflags].value = value;
+    nflags++;
+  }
+
+  const struct key *kconf = key_find("config", 6);
+  const char *path = env_find(envp, kconf, name, sizeof name);
+  for (size_t i = 0; i < nflags; i++)
+    if (flags[i].k == kconf)
+      path = flags[i].value;
+  if (path && *path) {
+    rc = load_file(c, path, why);
+    if (rc)
+      goto out;
+  }
+
+  for (size_t i = 0; i < NKEYS; i++) {
+    const char *v = env_find(envp, &keys[i], name, sizeof name);
+    if (v) {
+      rc = set_key(c, &keys[i], v, name, why);
+      if (rc)
+        goto out;
+    }
+  }
+
+  for (size_t i = 0; i < nflags; i++) {
+    snprintf(name, sizeof name, "--%s", flags[i].k->name);
+    rc = set_key(c, flags[i].k, flags[i].value, name, why);
+    if (rc)
+      goto out;
+  }
+
+out:
+  free(flags);
+  if (action)
+    *action = act;
+  return rc;
+}
+
+/* ---- semantic checks ---- */
+
+static int has_space_or_ctl(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (is_space(s[i]) || is_ctl(s[i]))
+      return 1;
+  return 0;
+}
+
+/* "host:port" with a port of 1..65535; the host is a name, an IPv4 address
+ * or a bracketed IPv6 address. */
+static int check_listen(const char *v, struct reason *why) {
+  char shown[ECHO_MAX + 8];
+  echo(v, shown, sizeof shown);
+  const char *colon = strrchr(v, ':');
+  if (!colon || colon == v)
+    return reason_set(why, ERR_CONFIG,
+                      "listen must be host:port (e.g. 0.0.0.0:3000), got '%s'",
+                      shown);
+  size_t hlen = (size_t)(colon - v);
+  if (v[0] == '[') {
+    if (hlen < 3 || v[hlen - 1] != ']')
+      return reason_set(why, ERR_CONFIG, "listen has a bad IPv6 host in '%s'",
+                        shown);
+    for (size_t i = 1; i + 1 < hlen; i++)
+      if (!is_alnum(v[i]) && v[i] != ':' && v[i] != '.' && v[i] != '%')
+        return reason_set(why, ERR_CONFIG, "listen has a bad IPv6 host in '%s'",
+                          shown);
+  } else {
+    for (size_t i = 0; i < hlen; i++)
+      if (!is_alnum(v[i]) && v[i] != '.' && v[i] != '-')
+        return reason_set(why, ERR_CONFIG, "listen has a bad host in '%s'",
+                          shown);
+  }
+  long port = 0;
+  if (strlen(colon + 1) > 5 || parse_ulong(colon + 1, &port) || port < 1 ||
+      port > 65535)
+    return reason_set(why, ERR_CONFIG, "listen port must be 1..65535, got '%s'",
+                      shown);
+  return 0;
+}
+
+/* Whether u[0..n) starts with prefix, ignoring ASCII case. */
+static int prefix_ci(const char *u, size_t n, const char *prefix) {
+  size_t i = 0;
+  for (; prefix[i]; i++)
+    if (i >= n || to_lower(u[i]) != prefix[i])
+      return 0;
+  return 1;
+}
+
+/* An http(s) URL with a non-empty host; used by upstream and sumdb. The
+ * scheme is case-insensitive, as in Go's url.Parse. */
+static int http_url_ok(const char *u, size_t n) {
+  size_t skip;
+  if (prefix_ci(u, n, "http://"))
+    skip = 7;
+  else if (prefix_ci(u, n, "https://"))
+    skip = 8;
+  else
+    return 0;
+  size_t host = strcspn(u + skip, "/?#");
+  if (host > n - skip)
+    host = n - skip;
+  const char *at = memchr(u + skip, '@', host);
+  if (at)
+    host -= (size_t)(at - (u + skip)) + 1;
+  return host > 0 && !has_space_or_ctl(u, n);
+}
+
+/* One GOPROXY entry (PROTOCOL.md D): off, direct, an http/https/file URL, or
+ * a host that gets "https://" prepended. Single words are reserved. */
+static int check_upstream_entry(const char *e, size_t n, struct reason *why) {
+  char tmp[ECHO_MAX + 8], shown[ECHO_MAX + 8];
+  size_t cut = n < ECHO_MAX ? n : ECHO_MAX;
+  memcpy(tmp, e, cut);
+  tmp[cut] = '\0';
+  char *m = mask_url_passwords(tmp);
+  echo(m ? m : "(hidden)", shown, sizeof shown);
+  free(m);
+  if ((n == 3 && memcmp(e, "off", 3) == 0) ||
+      (n == 6 && memcmp(e, "direct", 6) == 0))
+    return 0;
+  if (has_space_or_ctl(e, n))
+    return reason_set(why, ERR_CONFIG,
+                      "upstream entry '%s' contains whitespace", shown);
+  const char *sep = NULL;
+  for (size_t i = 0; i + 1 < n; i++)
+    if (e[i] == ':' && e[i + 1] == '/') {
+      sep = e + i;
+      break;
+    }
+  if (sep) {
+    size_t slen = (size_t)(sep - e);
+    char scheme[8];
+    if (slen >= sizeof scheme)
+      slen = sizeof scheme - 1;
+    for (size_t i = 0; i < slen; i++)
+      scheme[i] = to_lower(e[i]);
+    scheme[slen] = '\0';
+    if (strcmp(scheme, "file") == 0) {
+      /* Like the go command: a file URL is a path and nothing else. */
+      if (n <= 8 || strncmp(sep, ":///", 4) != 0 || memchr(e, '?', n) ||
+          memchr(e, '#', n))
+        return reason_set(why, ERR_CONFIG,
+                          "upstream entry '%s' must be file:///absolute/path",
+                          shown);
+      return 0;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+      return reason_set(why, ERR_CONFIG,
+                        "upstream entry '%s' has an unsupported scheme "
+                        "(use https, http or file)",
+                        shown);
+    if (!http_url_ok(e, n))
+      return reason_set(why, ERR_CONFIG,
+                        "upstream entry '%s' must be a URL with a host", shown);
+    return 0;
+  }
+  if (e[0] == '/')
+    return reason_set(why, ERR_CONFIG,
+                      "upstream entry '%s' is a path; write file://%s", shown,
+                      shown);
+  if (!memchr(e, '.', n) && !memchr(e, ':', n) && !memchr(e, '/', n))
+    return reason_set(why, ERR_CONFIG,
+                      "upstream entry '%s' is not off, direct, a URL or a host",
+                      shown);
+  if (e[0] == ':' || e[0] == '/' || e[0] == '@')
+    return reason_set(why, ERR_CONFIG, "upstream entry '%s' has no host",
+                      shown);
+  return 0;
+}
+
+static int check_upstream(const char *v, struct reason *why) {
+  const char *p = v;
+  for (;;) {
+    size_t n = strcspn(p, ",|");
+    size_t len = n;
+    const char *e = p;
+    while (len && is_space(*e))
+      e++, len--;
+    while (len && is_space(e[len - 1]))
+      len--;
+    if (len == 0)
+      return reason_set(why, ERR_CONFIG,
+                        "upstream has an empty entry (check for ',,' or a "
+                        "leading or trailing separator)");
+    int rc = check_upstream_entry(e, len, why);
+    if (rc)
+      return rc;
+    if (!p[n])
+      return 0;
+    p += n + 1;
+  }
+}
+
+/* An S3 bucket name: 3..63 of [a-z0-9.-], starting and ending alphanumeric. */
+static int bucket_ok(const char *b, size_t n) {
+  if (n < 3 || n > 63 || !is_alnum(b[0]) || !is_alnum(b[n - 1]))
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(is_digit(b[i]) || (b[i] >= 'a' && b[i] <= 'z') || b[i] == '.' ||
+          b[i] == '-'))
+      return 0;
+  return 1;
+}
+
+static int check_storage(const char *v, struct reason *why) {
+  char shown[ECHO_MAX + 8];
+  echo(v, shown, sizeof shown);
+  if (strncmp(v, "fs://", 5) == 0) {
+    if (v[5] == '\0')
+      return reason_set(why, ERR_CONFIG,
+                        "storage fs:// needs a path (fs:///abs/path or "
+                        "fs://./rel)");
+    return 0;
+  }
+  if (strncmp(v, "s3://", 5) == 0) {
+    const char *b = v + 5;
+    size_t n = strcspn(b, "/");
+    if (n == 0)
+      return reason_set(
+          why, ERR_CONFIG,
+          "storage s3:// needs a bucket name (s3://bucket/prefix)");
+    if (!bucket_ok(b, n))
+      return reason_set(why, ERR_CONFIG,
+                        "storage '%s' has an invalid S3 bucket name", shown);
+    return 0;
+  }
+  return reason_set(why, ERR_CONFIG,
+                    "storage must be fs://PATH or s3://BUCKET[/PREFIX], got "
+                    "'%s'",
+                    shown);
+}
+
+static int check_meta(const char *v, struct reason *why) {
+  if (strcmp(v, "memory") == 0)
+    return 0;
+  if (strncmp(v, "redis://", 8) == 0 ||
+      strncmp(v, "redis-sentinel://", 17) == 0)
+    return reason_set(why, ERR_CONFIG, "meta=redis is not supported yet");
+  char shown[ECHO_MAX + 8];
+  char *m = mask_url_passwords(v);
+  echo(m ? m : "(hidden)", shown, sizeof shown);
+  free(m);
+  return reason_set(why, ERR_CONFIG, "meta must be memory, got '%s'", shown);
+}
+
+/* name=url pairs; the name becomes a path element (/sumdb/<name>/...), so it
+ * is limited to host-name characters, and each name appears once. */
+static int check_sumdb(const char *v, struct reason *why) {
+  const char *p = v;
+  char shown[ECHO_MAX + 8];
+  for (;;) {
+    size_t n = strcspn(p, ",");
+    const char *e = p;
+    size_t len = n;
+    while (len && is_space(*e))
+      e++, len--;
+    while (len && is_space(e[len - 1]))
+      len--;
+    if (len == 0)
+      return reason_set(why, ERR_CONFIG,
+                        "sumdb has an empty entry (want name=url,name=url)");
+    const char *eq = memchr(e, '=', len);
+    size_t cut = len < ECHO_MAX ? len : ECHO_MAX;
+    char tmp[ECHO_MAX + 8];
+    memcpy(tmp, e, cut);
+    tmp[cut] = '\0';
+    char *m = mask_url_passwords(tmp);
+    echo(m ? m : "(hidden)", shown, sizeof shown);
+    free(m);
+    if (!eq || eq == e)
+      return reason_set(why, ERR_CONFIG, "sumdb entry '%s' is not name=url",
+                        shown);
+    size_t nlen = (size_t)(eq - e);
+    for (size_t i = 0; i < nlen; i++)
+      if (!is_alnum(e[i]) && e[i] != '.' && e[i] != '-' && e[i] != '_')
+        return reason_set(why, ERR_CONFIG, "sumdb entry '%s' has a bad name",
+                          shown);
+    if ((nlen == 1 && e[0] == '.') || (nlen == 2 && memcmp(e, "..", 2) == 0))
+      return reason_set(why, ERR_CONFIG, "sumdb entry '%s' has a bad name",
+                        shown);
+    if (!http_url_ok(eq + 1, len - nlen - 1))
+      return reason_set(why, ERR_CONFIG,
+                        "sumdb entry '%s' needs an http(s) URL with a host",
+                        shown);
+    /* Names seen earlier sit in v before p; compare against each. */
+    for (const char *q = v; q < p;) {
+      size_t qn = strcspn(q, ",");
+      const char *qe = q;
+      while (qn && is_space(*qe))
+        qe++, qn--;
+      const char *qeq = memchr(qe, '=', qn);
+      if (qeq && (size_t)(qeq - qe) == nlen && memcmp(qe, e, nlen) == 0)
+        return reason_set(why, ERR_CONFIG, "sumdb entry '%s' repeats a name",
+                          shown);
+      q += strcspn(q, ",") + 1;
+    }
+    if (!p[n])
+      return 0;
+    p += n + 1;
+  }
+}
+
+static int check_one_of(const char *key, const char *v,
+                        const char *const *allowed, const char *list,
+                        struct reason *why) {
+  for (; *allowed; allowed++)
+    if (strcmp(v, *allowed) == 0)
+      return 0;
+  char shown[ECHO_MAX + 8];
+  echo(v, shown, sizeof shown);
+  return reason_set(why, ERR_CONFIG, "%s must be %s, got '%s'", key, list,
+                    shown);
+}
+
+static int check_log_format(const char *v, struct reason *why) {
+  static const char *const ok[] = {"text", "json", NULL};
+  return check_one_of("log_format", v, ok, "text or json", why);
+}
+
+static int check_log_level(const char *v, struct reason *why) {
+  static const char *const ok[] = {"debug", "info", "warn", "error", NULL};
+  return check_one_of("log_level", v, ok, "debug, info, warn or error", why);
+}
+
+int config_check(const struct config *c, struct reason *why) {
+  for (size_t i = 0; i < NKEYS; i++) {
+    const struct key *k = &keys[i];
+    if (k->type == KEY_LONG) {
+      /* Fields may have been set without config_set; check bounds again. */
+      long v = long_value(c, k);
+      if (v < k->min || v > k->max)
+        return reason_set(why, ERR_CONFIG,
+                          "%s must be between %ld and %ld, got %ld", k->name,
+                          k->min, k->max, v);
+      continue;
+    }
+    if (k->type != KEY_STRING || !k->check)
+      continue;
+    const char *v = str_value(c, k);
+    if (!v)
+      return reason_set(why, ERR_CONFIG, "%s is not set", k->name);
+    int rc = k->check(v, why);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* ---- printing ---- */
+
+/* Writes v so that reading it back as a file value gives v again. */
+static void print_value(FILE *out, const char *v) {
+  size_t n = strlen(v);
+  if (n == 0 || is_space(v[0]) || is_space(v[n - 1]) || v[0] == '"')
+    fprintf(out, "\"%s\"", v);
+  else
+    fputs(v, out);
+}
+
+void config_print(const struct config *c, FILE *out) {
+  for (size_t i = 0; i < NKEYS; i++) {
+    const struct key *k = &keys[i];
+    fprintf(out, "%s = ", k->name);
+    switch (k->type) {
+    case KEY_LONG:
+      fprintf(out, "%ld", long_value(c, k));
+      break;
+    case KEY_BOOL:
+      fputs(bool_value(c, k) ? "true" : "false", out);
+      break;
+    case KEY_STRING: {
+      const char *v = str_value(c, k);
+      if (!v)
+        v = "";
+      if (k->secret == MASK_ALL) {
+        print_value(out, *v ? "***" : "");
+      } else if (k->secret == MASK_URL_PASSWORD) {
+        char *m = mask_url_passwords(v);
+        print_value(out, m ? m : "***");
+        free(m);
+      } else {
+        print_value(out, v);
+      }
+      break;
+    }
+    }
+    fputc('\n', out);
+  }
+}
+
+void config_usage(FILE *out) {
+  fputs("usage: gomirror [--config FILE] [--KEY=VALUE | --KEY VALUE]... "
+        "[--check-config]\n"
+        "       gomirror --help\n"
+        "\n"
+        "  --help, -h        print this help and exit\n"
+        "  --check-config    check the configuration, print it (secrets "
+        "masked) and exit\n"
+        "\n"
+        "Every key can be set in the config file ('key = value' lines, "
+        "'#' starts a\n"
+        "comment line, values may be double-quoted), by its environment "
+        "variable, or\n"
+        "by its flag (dashes work for underscores: --list-ttl). Flags "
+        "override the\n"
+        "environment, which overrides the file.\n"
+        "\n",
+        out);
+  fprintf(out, "  %-20s %-26s %s\n", "FLAG", "ENVIRONMENT", "DEFAULT");
+  for (size_t i = 0; i < NKEYS; i++) {
+    const struct key *k = &keys[i];
+    char flag[64], env[64];
+    snprintf(flag, sizeof flag, "--%s", k->name);
+    size_t o = 0;
+    for (const char *p = ENV_PREFIX; *p && o + 1 < sizeof env; p++)
+      env[o++] = *p;
+    for (const char *p = k->name; *p && o + 1 < sizeof env; p++)
+      env[o++] = to_upper(*p);
+    env[o] = '\0';
+    const char *def = k->def ? k->def : "(none)";
+    fprintf(out, "  %-20s %-26s %s\n", flag, env, *def ? def : "(empty)");
+    fprintf(out, "      %s\n", k->help);
+  }
+}

@@ -1,1 +1,530 @@
-/* placeholder: being written */
+/* The GOPROXY protocol: list, .info, .mod, .zip and @latest. Immutable
+ * artifacts come from storage, or are fetched once (coalesced), validated
+ * and committed (.mod and .zip first, .info last) before anyone is served.
+ * Lists, @latest and non-canonical queries are cached in metadata with a TTL
+ * and served stale, merged with what is stored, when the upstream fails. */
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "fetch.h"
+#include "http.h"
+#include "modpath.h"
+#include "semver.h"
+#include "server.h"
+#include "storage/meta.h"
+#include "storage/storage.h"
+#include "upstream.h"
+#include "validate.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LIST_MAX (16u << 20)
+#define KEY_MAX (MODPATH_ESC_MAX + VERSION_ESC_MAX + 32)
+
+static void key_for(const struct modreq *m, const char *ext, char *out,
+                    size_t cap) {
+  snprintf(out, cap, "%s/@v/%s.%s", m->module_esc, m->version_esc, ext);
+}
+
+/* --- fetching into memory or a spool file ------------------------------ */
+
+static int buf_write(void *arg, const void *p, size_t n) {
+  return buf_append(arg, p, n);
+}
+static int buf_reset_sink(void *arg) {
+  buf_reset(arg);
+  return 0;
+}
+
+static int fetch_buf(struct req *r, const char *rel, struct buf *out,
+                     struct reason *why) {
+  struct up_sink sink = {buf_write, buf_reset_sink, out};
+  long attempts = 0;
+  int rc = upstream_get(r->srv->up, r->w->curl, rel, &sink, &attempts, why);
+  atomic_fetch_add(&r->srv->upstream_fetches, attempts);
+  if (rc == ERR_TOO_LARGE)
+    reason_set(why, rc, "upstream %s is larger than %zu bytes", rel,
+               out->max);
+  return rc;
+}
+
+struct spool {
+  int fd;
+  uint64_t size;
+};
+
+static int spool_write(void *arg, const void *p, size_t n) {
+  struct spool *s = arg;
+  if (s->size + n > VALIDATE_ZIP_MAX)
+    return ERR_TOO_LARGE;
+  const char *c = p;
+  while (n) {
+    ssize_t w = write(s->fd, c, n);
+    if (w <= 0)
+      return ERR_IO;
+    c += w;
+    n -= (size_t)w;
+    s->size += (uint64_t)w;
+  }
+  return 0;
+}
+
+static int spool_reset(void *arg) {
+  struct spool *s = arg;
+  s->size = 0;
+  if (ftruncate(s->fd, 0) || lseek(s->fd, 0, SEEK_SET) < 0)
+    return ERR_IO;
+  return 0;
+}
+
+/* An unlinked temp file: a crash leaves nothing behind. */
+static int spool_open(struct server *srv, struct spool *s) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/gomirror-zip-XXXXXX", srv->spool_dir);
+  s->fd = mkstemp(path);
+  s->size = 0;
+  if (s->fd < 0)
+    return ERR_IO;
+  unlink(path);
+  return 0;
+}
+
+/* --- immutable versions ------------------------------------------------ */
+
+static int exists(struct server *srv, const char *key) {
+  struct blob_stat st;
+  return storage_stat(srv->store, key, &st) == 0;
+}
+
+/* Fetches, validates and commits what is missing of m's version (and its
+ * zip when want_zip). Only ever run by one thread per version. */
+static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
+                         struct reason *why) {
+  struct server *srv = r->srv;
+  char info_key[KEY_MAX], mod_key[KEY_MAX], zip_key[KEY_MAX], rel[KEY_MAX];
+  key_for(m, "info", info_key, sizeof info_key);
+  key_for(m, "mod", mod_key, sizeof mod_key);
+  key_for(m, "zip", zip_key, sizeof zip_key);
+  int have_info = exists(srv, info_key);
+  int need_zip = want_zip && !exists(srv, zip_key);
+  if (have_info && !need_zip)
+    return 0;
+
+  struct buf info, mod;
+  buf_init(&info, VALIDATE_INFO_MAX);
+  buf_init(&mod, VALIDATE_MOD_MAX);
+  struct spool sp = {-1, 0};
+  int rc = 0;
+  if (!have_info) {
+    snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
+    rc = fetch_buf(r, rel, &info, why);
+    if (rc)
+      goto out;
+    char got[VERSION_MAX + 1];
+    rc = validate_info(info.data, info.len, m->version, 1, got, sizeof got,
+                       why);
+    if (rc)
+      goto out;
+    snprintf(rel, sizeof rel, "%s/@v/%s.mod", m->module_esc, m->version_esc);
+    rc = fetch_buf(r, rel, &mod, why);
+    if (rc)
+      goto out;
+    rc = validate_mod(mod.data, mod.len, why);
+    if (rc)
+      goto out;
+  }
+  if (need_zip) {
+    rc = spool_open(srv, &sp);
+    if (rc) {
+      reason_set(why, rc, "cannot create a spool file in %s", srv->spool_dir);
+      goto out;
+    }
+    snprintf(rel, sizeof rel, "%s/@v/%s.zip", m->module_esc, m->version_esc);
+    struct up_sink sink = {spool_write, spool_reset, &sp};
+    long attempts = 0;
+    rc = upstream_get(srv->up, r->w->curl, rel, &sink, &attempts, why);
+    atomic_fetch_add(&srv->upstream_fetches, attempts);
+    if (rc == ERR_TOO_LARGE)
+      reason_set(why, rc, "upstream zip for %s@%s is larger than 500 MiB",
+                 m->module, m->version);
+    if (rc)
+      goto out;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", sp.fd);
+    rc = validate_zip(path, m->module, m->version, why);
+    if (rc)
+      goto out;
+  }
+  /* Commit: .mod and .zip first, .info last; .info marks the version. */
+  if (!have_info) {
+    rc = storage_put_buf(srv->store, mod_key, mod.data, mod.len);
+    if (rc)
+      goto stored;
+  }
+  if (need_zip) {
+    rc = storage_put_fd(srv->store, zip_key, sp.fd, sp.size);
+    if (rc)
+      goto stored;
+  }
+  if (!have_info)
+    rc = storage_put_buf(srv->store, info_key, info.data, info.len);
+stored:
+  if (rc)
+    reason_set(why, ERR_STORAGE, "storing %s@%s failed: %s", m->module,
+               m->version, err_str(rc));
+  else
+    log_info("committed %s@%s%s", m->module, m->version,
+             need_zip ? " (with zip)" : "");
+out:
+  if (rc == ERR_NOT_FOUND || rc == ERR_GONE) {
+    char nk[KEY_MAX];
+    snprintf(nk, sizeof nk, "v:%s@%s", m->module, m->version);
+    srv->meta->ops->neg_put(srv->meta, nk, err_http_status(rc),
+                            reason_text(why, rc), srv->cfg->negative_ttl);
+  } else if (rc && rc != ERR_STORAGE) {
+    log_warn("fetch %s@%s: %s", m->module, m->version, reason_text(why, rc));
+  }
+  if (sp.fd >= 0)
+    close(sp.fd);
+  buf_free(&info);
+  buf_free(&mod);
+  return rc == ERR_STORAGE ? ERR_STORAGE : rc;
+}
+
+/* Makes sure m's version (and zip) is committed, fetching it at most once
+ * however many requests ask at the same time. */
+static int ensure_version(struct req *r, const struct modreq *m, int want_zip,
+                          struct reason *why) {
+  struct server *srv = r->srv;
+  char info_key[KEY_MAX], zip_key[KEY_MAX], fk[KEY_MAX];
+  key_for(m, "info", info_key, sizeof info_key);
+  key_for(m, "zip", zip_key, sizeof zip_key);
+  snprintf(fk, sizeof fk, "%s@%s", m->module, m->version);
+  for (int round = 0; round < 4; round++) {
+    if (exists(srv, info_key) && (!want_zip || exists(srv, zip_key)))
+      return 0;
+    char nk[KEY_MAX];
+    int status;
+    snprintf(nk, sizeof nk, "v:%s@%s", m->module, m->version);
+    if (srv->meta->ops->neg_get(srv->meta, nk, &status, why) == 0)
+      return status == 410 ? ERR_GONE : ERR_NOT_FOUND;
+    struct flight *f;
+    int rc = 0;
+    int lead = flight_join(srv->flights, fk, &f, &rc, why);
+    if (lead < 0)
+      return lead;
+    r->cache = "miss";
+    if (lead) {
+      rc = fetch_version(r, m, want_zip, why);
+      flight_done(srv->flights, f, rc, why);
+      return rc;
+    }
+    if (rc)
+      return rc;
+    /* The leader may have fetched less than we need (no zip): go again. */
+  }
+  return reason_set(why, ERR_UNAVAILABLE, "%s@%s: fetch did not settle",
+                    m->module, m->version);
+}
+
+static int serve_small(struct req *r, const char *key, const char *ctype) {
+  struct buf b;
+  buf_init(&b, VALIDATE_MOD_MAX);
+  int rc = storage_get_buf(r->srv->store, key, &b);
+  if (rc) {
+    buf_free(&b);
+    return http_fail(r, rc == ERR_NOT_FOUND ? ERR_STORAGE : rc, NULL);
+  }
+  int st = http_send(r, 200, ctype, CACHE_IMMUTABLE, NULL, b.data, b.len);
+  buf_free(&b);
+  return st;
+}
+
+static int zip_sink(void *arg, const void *data, size_t len) {
+  return http_write(arg, data, len);
+}
+
+static int serve_zip(struct req *r, const char *key) {
+  struct blob_stat st;
+  int rc = storage_stat(r->srv->store, key, &st);
+  if (rc)
+    return http_fail(r, rc == ERR_NOT_FOUND ? ERR_STORAGE : rc, NULL);
+  char extra[256];
+  const char *inm = http_header(r, "If-None-Match");
+  if (inm && strcmp(inm, st.etag) == 0) {
+    snprintf(extra, sizeof extra, "ETag: %s\r\n", st.etag);
+    return http_send(r, 304, CT_ZIP, CACHE_IMMUTABLE, extra, NULL, 0) ;
+  }
+  struct range rg = {0, st.size};
+  int ranged = 0;
+  const char *if_range = http_header(r, "If-Range");
+  if (!if_range || strcmp(if_range, st.etag) == 0)
+    ranged = http_parse_range(http_header(r, "Range"), st.size, &rg);
+  if (ranged < 0) {
+    snprintf(extra, sizeof extra, "Content-Range: bytes */%" PRIu64 "\r\n",
+             st.size);
+    return http_send(r, 416, CT_TEXT, CACHE_NONE, extra,
+                     "range not satisfiable\n", 22);
+  }
+  int status = ranged ? 206 : 200;
+  int n = snprintf(extra, sizeof extra,
+                   "ETag: %s\r\nAccept-Ranges: bytes\r\n", st.etag);
+  if (ranged)
+    snprintf(extra + n, sizeof extra - (size_t)n,
+             "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+             rg.start, rg.start + rg.len - 1, st.size);
+  if (http_begin(r, status, CT_ZIP, CACHE_IMMUTABLE, extra, rg.len))
+    return status;
+  if (r->head)
+    return status;
+  rc = storage_get(r->srv->store, key, &rg, zip_sink, r);
+  if (rc && rc != ERR_IO)
+    log_warn("streaming %s stopped: %s", key, err_str(rc));
+  return status;
+}
+
+static int h_version(struct req *r, const struct modreq *m) {
+  struct reason why = {{0}};
+  int want_zip = m->kind == MODREQ_ZIP;
+  int rc = ensure_version(r, m, want_zip, &why);
+  if (rc)
+    return http_fail(r, rc, &why);
+  char key[KEY_MAX];
+  switch (m->kind) {
+  case MODREQ_INFO:
+    key_for(m, "info", key, sizeof key);
+    return serve_small(r, key, CT_JSON);
+  case MODREQ_MOD:
+    key_for(m, "mod", key, sizeof key);
+    return serve_small(r, key, CT_TEXT);
+  default:
+    key_for(m, "zip", key, sizeof key);
+    return serve_zip(r, key);
+  }
+}
+
+/* --- mutable answers: list, @latest, queries --------------------------- */
+
+struct stored_versions {
+  const char *dir; /* "<module_esc>/@v/" */
+  struct buf *out;
+};
+
+static int collect_version(void *arg, const char *key, uint64_t size) {
+  (void)size;
+  struct stored_versions *sv = arg;
+  size_t dl = strlen(sv->dir), kl = strlen(key);
+  if (kl <= dl + 5 || strcmp(key + kl - 5, ".info") != 0)
+    return 0;
+  const char *base = key + dl;
+  if (memchr(base, '/', kl - dl))
+    return 0; /* a nested module's file */
+  char esc[VERSION_ESC_MAX + 1], v[VERSION_MAX + 1];
+  size_t el = kl - dl - 5;
+  if (el >= sizeof esc)
+    return 0;
+  memcpy(esc, base, el);
+  esc[el] = '\0';
+  if (modpath_unescape(esc, v, sizeof v) == 0)
+    buf_appendf(sv->out, "%s\n", v);
+  return 0;
+}
+
+/* Appends the committed versions of m's module, one per line. */
+static int stored_versions(struct server *srv, const struct modreq *m,
+                           struct buf *out) {
+  char dir[KEY_MAX];
+  snprintf(dir, sizeof dir, "%s/@v/", m->module_esc);
+  struct stored_versions sv = {dir, out};
+  return storage_list(srv->store, dir, collect_version, &sv);
+}
+
+/* The stale list (may be NULL) merged with stored versions. */
+static int merged_list(struct server *srv, const struct modreq *m,
+                       const struct buf *stale, struct buf *out) {
+  struct buf stored;
+  buf_init(&stored, LIST_MAX);
+  stored_versions(srv, m, &stored);
+  int rc = versions_merge(stale ? stale->data : NULL, stale ? stale->len : 0,
+                          stored.data, stored.len, out);
+  buf_free(&stored);
+  return rc;
+}
+
+enum mutable_kind { MUT_LIST, MUT_LATEST, MUT_QUERY };
+
+/* Fetches a mutable answer through the flight group and caches it. The
+ * leader fetches; waiters read what it cached. */
+static int fetch_mutable(struct req *r, const struct modreq *m,
+                         enum mutable_kind kind, const char *ckey,
+                         struct buf *out, struct reason *why) {
+  struct server *srv = r->srv;
+  struct flight *f;
+  int rc = 0;
+  int lead = flight_join(srv->flights, ckey, &f, &rc, why);
+  if (lead < 0)
+    return lead;
+  r->cache = "miss";
+  if (!lead) {
+    if (rc)
+      return rc;
+    return srv->meta->ops->cache_get(srv->meta, ckey, out, NULL);
+  }
+  char rel[KEY_MAX];
+  if (kind == MUT_LIST)
+    snprintf(rel, sizeof rel, "%s/@v/list", m->module_esc);
+  else if (kind == MUT_LATEST)
+    snprintf(rel, sizeof rel, "%s/@latest", m->module_esc);
+  else
+    snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
+  rc = fetch_buf(r, rel, out, why);
+  if (!rc && kind == MUT_LIST && memchr(out->data ? out->data : "", 0,
+                                        out->len))
+    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                    "upstream list for %s holds a NUL byte", m->module);
+  if (!rc && kind != MUT_LIST) {
+    char got[VERSION_MAX + 1];
+    rc = validate_info(out->data, out->len, NULL, 0, got, sizeof got, why);
+    if (!rc && !semver_is_canonical(got))
+      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "upstream answered %s for %s with non-canonical "
+                      "version %.80s",
+                      kind == MUT_LATEST ? "@latest" : m->version, m->module,
+                      got);
+  }
+  if (!rc)
+    srv->meta->ops->cache_put(srv->meta, ckey, out->data, out->len);
+  flight_done(srv->flights, f, rc, why);
+  return rc;
+}
+
+/* The newest stored version's .info, for @latest when the upstream is down. */
+static int latest_from_storage(struct server *srv, const struct modreq *m,
+                               struct buf *out) {
+  struct buf list;
+  buf_init(&list, LIST_MAX);
+  int rc = merged_list(srv, m, NULL, &list);
+  char v[VERSION_MAX + 1];
+  if (!rc)
+    rc = versions_latest(list.data, list.len, v, sizeof v);
+  buf_free(&list);
+  if (rc)
+    return rc;
+  struct modreq lm = *m;
+  snprintf(lm.version, sizeof lm.version, "%s", v);
+  if (modpath_escape_version(v, lm.version_esc, sizeof lm.version_esc))
+    return ERR_NOT_FOUND;
+  char key[KEY_MAX];
+  key_for(&lm, "info", key, sizeof key);
+  return storage_get_buf(srv->store, key, out);
+}
+
+static int h_mutable(struct req *r, const struct modreq *m) {
+  struct server *srv = r->srv;
+  const struct config *cfg = srv->cfg;
+  enum mutable_kind kind = m->kind == MODREQ_LIST     ? MUT_LIST
+                           : m->kind == MODREQ_LATEST ? MUT_LATEST
+                                                      : MUT_QUERY;
+  const char *ctype = kind == MUT_LIST ? CT_TEXT : CT_JSON;
+  char ckey[KEY_MAX], nkey[KEY_MAX + 8];
+  if (kind == MUT_LIST)
+    snprintf(ckey, sizeof ckey, "list:%s", m->module);
+  else if (kind == MUT_LATEST)
+    snprintf(ckey, sizeof ckey, "latest:%s", m->module);
+  else
+    snprintf(ckey, sizeof ckey, "query:%s@%s", m->module, m->version);
+  snprintf(nkey, sizeof nkey, "neg:%s", ckey);
+
+  struct reason why = {{0}};
+  struct buf body;
+  buf_init(&body, LIST_MAX);
+  int status;
+  int rc = srv->meta->ops->neg_get(srv->meta, nkey, &status, &why);
+  if (rc == 0) {
+    r->cache = "hit";
+    return http_error(r, status, reason_text(&why, ERR_NOT_FOUND));
+  }
+  time_t at = 0;
+  rc = srv->meta->ops->cache_get(srv->meta, ckey, &body, &at);
+  if (rc == 0 && time(NULL) - at < cfg->list_ttl) {
+    r->cache = "hit";
+    goto send;
+  }
+  buf_reset(&body);
+  rc = fetch_mutable(r, m, kind, ckey, &body, &why);
+  if (rc == 0)
+    goto send;
+
+  /* The upstream failed. Never deny a module we hold versions of. */
+  struct buf stale, merged;
+  buf_init(&stale, LIST_MAX);
+  buf_init(&merged, LIST_MAX);
+  int have_stale =
+      srv->meta->ops->cache_get(srv->meta, ckey, &stale, NULL) == 0;
+  int not_found = rc == ERR_NOT_FOUND || rc == ERR_GONE;
+  int served = 0;
+  buf_reset(&body);
+  if (kind == MUT_LIST) {
+    if (merged_list(srv, m, not_found ? NULL : (have_stale ? &stale : NULL),
+                    &merged) == 0 &&
+        merged.len > 0) {
+      buf_free(&body);
+      body = merged;
+      buf_init(&merged, LIST_MAX);
+      served = 1;
+    }
+  } else if (!not_found) {
+    if (have_stale) {
+      buf_free(&body);
+      body = stale;
+      buf_init(&stale, LIST_MAX);
+      served = 1;
+    } else if (kind == MUT_LATEST && latest_from_storage(srv, m, &body) == 0) {
+      served = 1;
+    }
+  }
+  buf_free(&stale);
+  buf_free(&merged);
+  if (served) {
+    r->cache = "stale";
+    log_warn("serving %s from cache: %s", ckey, reason_text(&why, rc));
+    goto send;
+  }
+  buf_free(&body);
+  if (not_found)
+    srv->meta->ops->neg_put(srv->meta, nkey, err_http_status(rc),
+                            reason_text(&why, rc), cfg->negative_ttl);
+  return http_fail(r, rc, &why);
+
+send:;
+  int st = http_send(r, 200, ctype, CACHE_SHORT, NULL, body.data, body.len);
+  buf_free(&body);
+  return st;
+}
+
+int h_module(struct req *r) {
+  struct modreq *m = malloc(sizeof *m);
+  if (!m)
+    return http_fail(r, ERR_NOMEM, NULL);
+  struct reason why = {{0}};
+  r->cache = "hit"; /* until a fetch says otherwise */
+  int rc = modpath_parse(r->path, m, &why);
+  int st;
+  if (rc)
+    st = http_fail(r, rc, &why);
+  else if (m->kind == MODREQ_LIST || m->kind == MODREQ_LATEST ||
+           (m->kind == MODREQ_INFO && !m->canonical))
+    st = h_mutable(r, m);
+  else
+    st = h_version(r, m);
+  free(m);
+  return st;
+}

@@ -1,1 +1,290 @@
-/* placeholder: being written */
+/* Checksum-database pass-through (PROTOCOL.md E). Bodies are relayed byte for
+ * byte: the client checks signatures and proofs itself. Successful lookups
+ * and full tiles never change, so they are kept in storage under
+ * sumdb/<name>/...; /latest and partial tiles are relayed each time, with
+ * the last good /latest kept to serve when the database is unreachable. */
+#include "sumdb.h"
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "http.h"
+#include "modpath.h"
+#include "server.h"
+#include "storage/meta.h"
+#include "storage/storage.h"
+#include "upstream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SUMDB_BODY_MAX (1u << 20)
+
+void sumdb_list_free(struct sumdb_list *l) {
+  if (!l)
+    return;
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->v[i].name);
+    free(l->v[i].url);
+    free(l->v[i].shown);
+  }
+  free(l->v);
+  free(l);
+}
+
+int sumdb_list_parse(const char *spec, struct sumdb_list **out,
+                     struct reason *why) {
+  *out = NULL;
+  struct sumdb_list *l = calloc(1, sizeof *l);
+  if (!l)
+    return ERR_NOMEM;
+  const char *p = spec;
+  while (*p) {
+    size_t n = strcspn(p, ",");
+    const char *eq = memchr(p, '=', n);
+    if (!eq || eq == p || eq + 1 == p + n) {
+      sumdb_list_free(l);
+      return reason_set(why, ERR_CONFIG,
+                        "sumdb: entries are name=url, got '%.*s'",
+                        (int)(n > 80 ? 80 : n), p);
+    }
+    struct sumdb_entry *v = realloc(l->v, (l->n + 1) * sizeof *v);
+    if (!v) {
+      sumdb_list_free(l);
+      return ERR_NOMEM;
+    }
+    l->v = v;
+    struct sumdb_entry *e = &v[l->n++];
+    size_t ul = (size_t)(p + n - eq - 1);
+    while (ul && eq[ul] == '/')
+      ul--;
+    e->name = strndup(p, (size_t)(eq - p));
+    e->url = strndup(eq + 1, ul);
+    e->shown = malloc(ul + 1);
+    if (!e->name || !e->url || !e->shown) {
+      sumdb_list_free(l);
+      return ERR_NOMEM;
+    }
+    upstream_redact(e->url, e->shown, ul + 1);
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  *out = l;
+  return 0;
+}
+
+static int all_digits(const char *s, size_t n) {
+  if (!n)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+  return 1;
+}
+
+/* tile/<H>/<L|data>/<K>[.p/<W>], K as tlog writes it: x001/x234/567. */
+static int tile_ok(const char *t, int *partial) {
+  const char *p = t;
+  size_t n = strcspn(p, "/");
+  if (n > 2 || !all_digits(p, n) || p[n] != '/')
+    return 0;
+  p += n + 1;
+  n = strcspn(p, "/");
+  if (!((n == 4 && !memcmp(p, "data", 4)) || (n <= 2 && all_digits(p, n))) ||
+      p[n] != '/')
+    return 0;
+  p += n + 1;
+  for (int groups = 0;; groups++) {
+    if (groups > 8)
+      return 0;
+    if (p[0] == 'x') {
+      if (!all_digits(p + 1, 3) || p[4] != '/')
+        return 0;
+      p += 5;
+      continue;
+    }
+    if (!all_digits(p, 3))
+      return 0;
+    p += 3;
+    break;
+  }
+  *partial = 0;
+  if (!*p)
+    return 1;
+  if (strncmp(p, ".p/", 3) != 0)
+    return 0;
+  p += 3;
+  n = strlen(p);
+  if (n > 3 || !all_digits(p, n) || p[0] == '0')
+    return 0;
+  long w = strtol(p, NULL, 10);
+  if (w < 1 || w > 255)
+    return 0;
+  *partial = 1;
+  return 1;
+}
+
+int sumdb_parse_rest(const char *rest, enum sumdb_kind *kind, int *partial,
+                     char *mod, size_t mod_cap, char *ver, size_t ver_cap,
+                     struct reason *why) {
+  *partial = 0;
+  if (strcmp(rest, "supported") == 0) {
+    *kind = SUMDB_SUPPORTED;
+    return 0;
+  }
+  if (strcmp(rest, "latest") == 0) {
+    *kind = SUMDB_LATEST;
+    return 0;
+  }
+  if (strncmp(rest, "tile/", 5) == 0) {
+    if (!tile_ok(rest + 5, partial))
+      return reason_set(why, ERR_NOT_FOUND, "not a checksum database tile");
+    *kind = SUMDB_TILE;
+    return 0;
+  }
+  if (strncmp(rest, "lookup/", 7) == 0) {
+    const char *q = rest + 7;
+    const char *at = strrchr(q, '@');
+    if (!at || at == q || !at[1])
+      return reason_set(why, ERR_INVALID, "lookup needs <module>@<version>");
+    size_t ml = (size_t)(at - q), vl = strlen(at + 1);
+    if (ml >= mod_cap || vl >= ver_cap)
+      return reason_set(why, ERR_INVALID, "lookup path too long");
+    memcpy(mod, q, ml);
+    mod[ml] = '\0';
+    memcpy(ver, at + 1, vl + 1);
+    char path[MODPATH_MAX + 1], v[VERSION_MAX + 1];
+    if (modpath_unescape(mod, path, sizeof path) ||
+        modpath_unescape(ver, v, sizeof v))
+      return reason_set(why, ERR_INVALID, "invalid escaped lookup path");
+    int rc = modpath_check_path(path, why);
+    if (!rc)
+      rc = modpath_check_version(path, v, 1, why);
+    if (rc)
+      return rc;
+    *kind = SUMDB_LOOKUP;
+    return 0;
+  }
+  return reason_set(why, ERR_NOT_FOUND, "unknown checksum database endpoint");
+}
+
+static int sink_buf(void *arg, const void *p, size_t n) {
+  return buf_append(arg, p, n);
+}
+static int sink_reset(void *arg) {
+  buf_reset(arg);
+  return 0;
+}
+
+/* Percent-decodes `%21` (the only escape a lookup path carries) in place
+ * and refuses any other escape or control byte. */
+static int decode_rest(char *s) {
+  char *w = s;
+  for (const char *p = s; *p; p++) {
+    if ((unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f)
+      return ERR_INVALID;
+    if (*p == '%') {
+      if (p[1] == '2' && p[2] == '1') {
+        *w++ = '!';
+        p += 2;
+        continue;
+      }
+      if (p[1] == '2' && (p[2] == 'B' || p[2] == 'b')) {
+        *w++ = '+';
+        p += 2;
+        continue;
+      }
+      return ERR_INVALID;
+    }
+    *w++ = *p;
+  }
+  *w = '\0';
+  return 0;
+}
+
+int h_sumdb(struct req *r) {
+  struct server *srv = r->srv;
+  const char *p = r->path + strlen("/sumdb/");
+  size_t nl = strcspn(p, "/");
+  const struct sumdb_entry *db = NULL;
+  for (size_t i = 0; i < srv->sumdbs->n; i++)
+    if (strlen(srv->sumdbs->v[i].name) == nl &&
+        !memcmp(srv->sumdbs->v[i].name, p, nl))
+      db = &srv->sumdbs->v[i];
+  if (!db || p[nl] != '/')
+    return http_error(r, 404, "unknown checksum database");
+  char rest[2048];
+  if (strlen(p + nl + 1) >= sizeof rest)
+    return http_error(r, 400, "checksum database path too long");
+  snprintf(rest, sizeof rest, "%s", p + nl + 1);
+  if (decode_rest(rest))
+    return http_error(r, 400, "invalid escape in checksum database path");
+
+  struct reason why = {{0}};
+  enum sumdb_kind kind;
+  int partial;
+  char mod[MODPATH_ESC_MAX + 1], ver[VERSION_ESC_MAX + 1];
+  int rc = sumdb_parse_rest(rest, &kind, &partial, mod, sizeof mod, ver,
+                            sizeof ver, &why);
+  if (rc)
+    return http_fail(r, rc, &why);
+  if (kind == SUMDB_SUPPORTED)
+    return http_send(r, 200, CT_TEXT, CACHE_SHORT, NULL, "", 0);
+
+  const char *ctype = kind == SUMDB_TILE ? "application/octet-stream"
+                                         : CT_TEXT;
+  int immutable = kind == SUMDB_LOOKUP || (kind == SUMDB_TILE && !partial);
+  char key[2300];
+  snprintf(key, sizeof key, "sumdb/%s/%s", db->name, rest);
+  struct buf body;
+  buf_init(&body, SUMDB_BODY_MAX);
+  if (immutable && storage_get_buf(srv->store, key, &body) == 0) {
+    r->cache = "hit";
+    int st = http_send(r, 200, ctype, CACHE_IMMUTABLE, NULL, body.data,
+                       body.len);
+    buf_free(&body);
+    return st;
+  }
+  buf_reset(&body);
+  r->cache = "miss";
+  struct buf url;
+  buf_init(&url, 4096);
+  rc = buf_appendf(&url, "%s/%s", db->url, rest);
+  if (rc) {
+    buf_free(&body);
+    return http_fail(r, rc, NULL);
+  }
+  struct up_sink sink = {sink_buf, sink_reset, &body};
+  long status;
+  rc = upstream_get_url(r->w->curl, url.data, db->shown,
+                        srv->cfg->connect_timeout, srv->cfg->fetch_timeout,
+                        &sink, &status, &why);
+  buf_free(&url);
+  atomic_fetch_add(&srv->upstream_fetches, 1);
+  char lkey[300];
+  snprintf(lkey, sizeof lkey, "sumdb-latest:%s", db->name);
+  if (rc == 0) {
+    if (immutable)
+      storage_put_buf(srv->store, key, body.data, body.len);
+    else if (kind == SUMDB_LATEST)
+      srv->meta->ops->cache_put(srv->meta, lkey, body.data, body.len);
+    int st = http_send(r, 200, ctype, immutable ? CACHE_IMMUTABLE : CACHE_NONE,
+                       NULL, body.data, body.len);
+    buf_free(&body);
+    return st;
+  }
+  buf_reset(&body);
+  if (kind == SUMDB_LATEST && rc != ERR_NOT_FOUND &&
+      srv->meta->ops->cache_get(srv->meta, lkey, &body, NULL) == 0) {
+    r->cache = "stale";
+    log_warn("checksum database %s: %s; serving the last /latest", db->name,
+             reason_text(&why, rc));
+    int st = http_send(r, 200, ctype, CACHE_NONE, NULL, body.data, body.len);
+    buf_free(&body);
+    return st;
+  }
+  buf_free(&body);
+  return http_fail(r, rc, &why);
+}

@@ -1,1 +1,148 @@
-/* placeholder: being written */
+/* Response helpers over CivetWeb's mg_write. */
+#include "http.h"
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "server.h"
+#include "storage/storage.h"
+
+#include <civetweb.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *status_text(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 206: return "Partial Content";
+  case 302: return "Found";
+  case 304: return "Not Modified";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 410: return "Gone";
+  case 416: return "Range Not Satisfiable";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  default: return "Status";
+  }
+}
+
+static int head_into(struct buf *b, int status, const char *ctype,
+                     const char *cache_control, const char *extra,
+                     uint64_t len) {
+  return buf_appendf(b,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Content-Type: %s\r\n"
+                     "Content-Length: %" PRIu64 "\r\n"
+                     "Cache-Control: %s\r\n"
+                     "%s"
+                     "\r\n",
+                     status, status_text(status), ctype, len, cache_control,
+                     extra ? extra : "");
+}
+
+int http_send(struct req *r, int status, const char *ctype,
+              const char *cache_control, const char *extra_headers,
+              const void *body, size_t len) {
+  struct buf b;
+  buf_init(&b, (size_t)1 << 30);
+  int rc = head_into(&b, status, ctype, cache_control, extra_headers, len);
+  if (!rc && !r->head && len)
+    rc = buf_append(&b, body, len);
+  r->status = status;
+  if (!rc && mg_write(r->conn, b.data, b.len) > 0 && !r->head)
+    r->bytes += (long long)len;
+  buf_free(&b);
+  return status;
+}
+
+int http_error(struct req *r, int status, const char *text) {
+  char line[REASON_MAX + 2];
+  int n = snprintf(line, sizeof line, "%s\n", text);
+  if (n < 0)
+    n = 0;
+  if ((size_t)n >= sizeof line)
+    n = sizeof line - 1;
+  /* Errors may change (an upstream recovers), so they are never cached by
+   * intermediaries for long. */
+  return http_send(r, status, CT_TEXT, CACHE_NONE, NULL, line, (size_t)n);
+}
+
+int http_fail(struct req *r, int code, const struct reason *why) {
+  return http_error(r, err_http_status(code), reason_text(why, code));
+}
+
+const char *http_header(struct req *r, const char *name) {
+  return mg_get_header(r->conn, name);
+}
+
+int http_parse_range(const char *h, uint64_t size, struct range *out) {
+  if (!h || strncmp(h, "bytes=", 6) != 0)
+    return 0;
+  h += 6;
+  if (strchr(h, ','))
+    return 0; /* multiple ranges: answer with the whole body */
+  char *end;
+  if (*h == '-') {
+    unsigned long long n = strtoull(h + 1, &end, 10);
+    if (end == h + 1 || *end)
+      return 0;
+    if (n == 0 || size == 0)
+      return -1;
+    if (n > size)
+      n = size;
+    out->start = size - n;
+    out->len = n;
+    return 1;
+  }
+  if (*h < '0' || *h > '9')
+    return 0;
+  unsigned long long a = strtoull(h, &end, 10);
+  if (*end != '-')
+    return 0;
+  const char *b = end + 1;
+  unsigned long long z = size ? size - 1 : 0;
+  if (*b) {
+    if (*b < '0' || *b > '9')
+      return 0;
+    z = strtoull(b, &end, 10);
+    if (*end || z < a)
+      return 0;
+    if (z >= size)
+      z = size - 1;
+  }
+  if (a >= size)
+    return -1;
+  out->start = a;
+  out->len = z - a + 1;
+  return 1;
+}
+
+int http_begin(struct req *r, int status, const char *ctype,
+               const char *cache_control, const char *extra_headers,
+               uint64_t content_length) {
+  struct buf b;
+  buf_init(&b, 1 << 16);
+  int rc = head_into(&b, status, ctype, cache_control, extra_headers,
+                     content_length);
+  r->status = status;
+  if (!rc && mg_write(r->conn, b.data, b.len) <= 0)
+    rc = ERR_IO;
+  buf_free(&b);
+  return rc;
+}
+
+int http_write(struct req *r, const void *data, size_t len) {
+  if (mg_write(r->conn, data, len) <= 0)
+    return ERR_IO;
+  r->bytes += (long long)len;
+  return 0;
+}

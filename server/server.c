@@ -1,1 +1,144 @@
-/* placeholder: being written */
+/* CivetWeb start-up, per-thread resources, and the one dispatcher every
+ * request passes through: method check, routing, in-flight count and the
+ * access log line. */
+#include "server.h"
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "http.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void *init_thread(const struct mg_context *ctx, int thread_type) {
+  (void)ctx;
+  if (thread_type != 1)
+    return NULL;
+  struct worker *w = calloc(1, sizeof *w);
+  if (!w)
+    return NULL;
+  w->curl = curl_easy_init();
+  if (!w->curl) {
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+static void exit_thread(const struct mg_context *ctx, int thread_type,
+                        void *p) {
+  (void)ctx;
+  (void)thread_type;
+  struct worker *w = p;
+  if (!w)
+    return;
+  curl_easy_cleanup(w->curl);
+  free(w);
+}
+
+static int log_message(const struct mg_connection *conn, const char *msg) {
+  (void)conn;
+  log_warn("civetweb: %s", msg);
+  return 1;
+}
+
+static double ms_since(const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+         (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int dispatch(struct mg_connection *conn, void *cbdata) {
+  struct server *srv = cbdata;
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  struct req r = {
+      .srv = srv,
+      .w = mg_get_thread_pointer(conn),
+      .conn = conn,
+      .method = ri->request_method,
+      .path = ri->local_uri_raw ? ri->local_uri_raw : "/",
+      .cache = "-",
+  };
+  atomic_fetch_add(&srv->in_flight, 1);
+  int is_get = strcmp(r.method, "GET") == 0;
+  r.head = strcmp(r.method, "HEAD") == 0;
+  if (!r.w || !r.w->curl) {
+    http_error(&r, 500, "worker thread has no HTTP client");
+  } else if (!is_get && !r.head) {
+    http_send(&r, 405, CT_TEXT, CACHE_NONE, "Allow: GET, HEAD\r\n",
+              "method not allowed: use GET or HEAD\n", 36);
+  } else if (strcmp(r.path, "/healthz") == 0) {
+    h_healthz(&r);
+  } else if (strcmp(r.path, "/readyz") == 0) {
+    h_readyz(&r);
+  } else if (strncmp(r.path, "/sumdb/", 7) == 0) {
+    h_sumdb(&r);
+  } else if (strcmp(r.path, "/") == 0) {
+    static const char page[] =
+        "gomirror: a Go module proxy. Set GOPROXY to this URL.\n";
+    http_send(&r, 200, CT_TEXT, CACHE_NONE, NULL, page, sizeof page - 1);
+  } else {
+    h_module(&r);
+  }
+  log_access(r.method, r.path, r.status, r.bytes, ms_since(&t0), r.cache);
+  atomic_fetch_sub(&srv->in_flight, 1);
+  return r.status ? r.status : 500;
+}
+
+int server_start(struct server *srv, struct reason *why) {
+  const struct config *c = srv->cfg;
+  char threads[24], timeout[24];
+  snprintf(threads, sizeof threads, "%ld", c->threads);
+  /* Socket send/receive timeout; a slow client gets this long per write. */
+  snprintf(timeout, sizeof timeout, "%ld", 120000L);
+  const char *opts[] = {
+      "listening_ports", c->listen,
+      "num_threads", threads,
+      "tcp_nodelay", "1",
+      "decode_url", "no",
+      "enable_keep_alive", "yes",
+      "keep_alive_timeout_ms", "30000",
+      "request_timeout_ms", timeout,
+      NULL,
+  };
+  struct mg_callbacks cb;
+  memset(&cb, 0, sizeof cb);
+  cb.init_thread = init_thread;
+  cb.exit_thread = exit_thread;
+  cb.log_message = log_message;
+  struct mg_init_data init = {&cb, srv, opts};
+  char err[256] = "";
+  unsigned code = 0;
+  struct mg_error_data ed = {&code, err, sizeof err};
+  srv->ctx = mg_start2(&init, &ed);
+  if (!srv->ctx)
+    return reason_set(why, ERR_CONFIG, "cannot serve on %s: %s", c->listen,
+                      err[0] ? err : "civetweb failed to start");
+  mg_set_request_handler(srv->ctx, "/", dispatch, srv);
+  return 0;
+}
+
+void server_stop(struct server *srv) {
+  if (!srv->ctx)
+    return;
+  atomic_store(&srv->draining, 1);
+  /* Let in-flight requests finish before CivetWeb closes connections. */
+  for (long waited = 0; waited < srv->cfg->drain_timeout * 10; waited++) {
+    if (atomic_load(&srv->in_flight) == 0)
+      break;
+    usleep(100 * 1000);
+  }
+  long left = atomic_load(&srv->in_flight);
+  if (left)
+    log_warn("drain timeout: %ld requests still in flight", left);
+  mg_stop(srv->ctx);
+  srv->ctx = NULL;
+}

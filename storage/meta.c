@@ -1,1 +1,19 @@
-/* placeholder: being written */
+/* Picks the metadata backend from configuration. */
+#include "meta.h"
+
+#include "core/config.h"
+#include "core/err.h"
+
+#include <string.h>
+
+int meta_open(const struct config *c, struct meta **out, struct reason *why) {
+  *out = NULL;
+  if (strcmp(c->meta, "memory") == 0)
+    return meta_mem_ops.open(c, out, why);
+  return reason_set(why, ERR_CONFIG, "meta=%s: unsupported backend", c->meta);
+}
+
+void meta_close(struct meta *m) {
+  if (m)
+    m->ops->close(m);
+}

@@ -1,0 +1,130 @@
+/* gomirror: configuration, start-up in dependency order, and shutdown on
+ * SIGTERM/SIGINT after in-flight requests have drained. */
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "fetch.h"
+#include "server.h"
+#include "storage/meta.h"
+#include "storage/storage.h"
+#include "sumdb.h"
+#include "upstream.h"
+
+#include <civetweb.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+static int fail(const struct reason *why, int code) {
+  fprintf(stderr, "gomirror: %s\n", reason_text(why, code));
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  struct config cfg;
+  struct reason why = {{0}};
+  enum config_action action = CONFIG_SERVE;
+  int rc = config_init(&cfg);
+  if (rc)
+    return fail(&why, rc);
+  rc = config_load(&cfg, argc, argv, environ, &action, &why);
+  if (!rc && action != CONFIG_HELP)
+    rc = config_check(&cfg, &why);
+  if (rc) {
+    config_free(&cfg);
+    return fail(&why, rc);
+  }
+  if (action == CONFIG_HELP) {
+    config_usage(stdout);
+    config_free(&cfg);
+    return 0;
+  }
+  if (action == CONFIG_CHECK) {
+    config_print(&cfg, stdout);
+    config_free(&cfg);
+    return 0;
+  }
+  rc = log_setup(cfg.log_format, cfg.log_level);
+  if (rc) {
+    config_free(&cfg);
+    return fail(&why, rc);
+  }
+
+  /* Block the signals in every thread; main waits for them below. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  int status = 2;
+  struct server srv;
+  memset(&srv, 0, sizeof srv);
+  srv.cfg = &cfg;
+  const char *tmp = getenv("TMPDIR");
+  snprintf(srv.spool_dir, sizeof srv.spool_dir, "%s",
+           tmp && *tmp ? tmp : "/tmp");
+
+  if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+    reason_set(&why, ERR_CONFIG, "libcurl failed to initialise");
+    goto out_config;
+  }
+  mg_init_library(0);
+  rc = storage_open(&cfg, &srv.store, &why);
+  if (rc)
+    goto out_curl;
+  rc = storage_ready(srv.store, &why);
+  if (rc)
+    goto out_store;
+  rc = meta_open(&cfg, &srv.meta, &why);
+  if (rc)
+    goto out_store;
+  rc = upstream_parse(cfg.upstream, cfg.connect_timeout, cfg.fetch_timeout,
+                      &srv.up, &why);
+  if (rc)
+    goto out_meta;
+  rc = sumdb_list_parse(cfg.sumdb, &srv.sumdbs, &why);
+  if (rc)
+    goto out_up;
+  rc = flight_group_new(&srv.flights);
+  if (rc)
+    goto out_sumdb;
+  rc = server_start(&srv, &why);
+  if (rc)
+    goto out_flights;
+  log_info("gomirror listening on %s (storage %s, meta %s, upstream %s)",
+           cfg.listen, cfg.storage, cfg.meta, cfg.upstream);
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log_info("received %s: draining in-flight requests",
+           sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  server_stop(&srv);
+  log_info("stopped");
+  status = 0;
+
+out_flights:
+  flight_group_free(srv.flights);
+out_sumdb:
+  sumdb_list_free(srv.sumdbs);
+out_up:
+  upstream_free(srv.up);
+out_meta:
+  meta_close(srv.meta);
+out_store:
+  storage_close(srv.store);
+out_curl:
+  mg_exit_library();
+  curl_global_cleanup();
+out_config:
+  config_free(&cfg);
+  if (status)
+    return fail(&why, rc ? rc : ERR_CONFIG);
+  return 0;
+}

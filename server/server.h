@@ -1,0 +1,66 @@
+/* The state every handler shares (one struct server, no globals), the
+ * per-worker-thread resources, and the per-request record the access log and
+ * counters are written from. */
+#ifndef GOMIRROR_SERVER_SERVER_H
+#define GOMIRROR_SERVER_SERVER_H
+
+#include <curl/curl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct config;
+struct storage;
+struct meta;
+struct upstream;
+struct flight_group;
+struct sumdb_list;
+struct mg_context;
+struct mg_connection;
+struct reason;
+
+struct server {
+  const struct config *cfg;
+  struct storage *store;
+  struct meta *meta;
+  struct upstream *up;
+  struct sumdb_list *sumdbs;
+  struct flight_group *flights;
+  struct mg_context *ctx;
+  char spool_dir[256]; /* where zips are spooled while being validated */
+  atomic_int draining;
+  atomic_long in_flight;
+  atomic_long upstream_fetches; /* requests sent to an upstream */
+};
+
+/* One per CivetWeb worker thread, made in init_thread: the curl handle keeps
+ * its connection cache, so upstream connections are reused per thread. */
+struct worker {
+  CURL *curl;
+};
+
+struct req {
+  struct server *srv;
+  struct worker *w;
+  struct mg_connection *conn;
+  const char *method;
+  const char *path; /* raw, still percent-encoded */
+  int head;         /* HEAD: headers only */
+  int status;
+  long long bytes;   /* body bytes written */
+  const char *cache; /* "hit", "miss" or "-" for the access log */
+};
+
+/* Starts CivetWeb on cfg->listen with the handlers. 0 or ERR_CONFIG with a
+ * reason (e.g. the port is taken). */
+int server_start(struct server *srv, struct reason *why);
+/* Stops accepting, lets in-flight requests finish (up to drain_timeout),
+ * then stops CivetWeb. */
+void server_stop(struct server *srv);
+
+/* Handlers, one file each family. Each returns the HTTP status it sent. */
+int h_module(struct req *r);
+int h_sumdb(struct req *r);
+int h_healthz(struct req *r);
+int h_readyz(struct req *r);
+
+#endif

@@ -1,0 +1,577 @@
+"""Shared helpers for gomirror's integration tests.
+
+A test script does
+
+    import harness
+    def test_something(t): ...          # t is a harness.T
+    if __name__ == "__main__":
+        harness.main()
+
+and is run as `python3 test_x.py --binary /path/to/gomirror [-k substring] [--keep]`.
+Every function named test_* runs in source order and prints "PASS name" or
+"FAIL name: reason"; the last line is "N passed, N failed" and the exit
+status is non-zero on any failure. A missing tool (go, git) or binary is a
+failure, never a skip.
+
+Everything runs offline on 127.0.0.1 with free ports; every process started
+here runs in its own process group and is killed at the end of its test, at
+exit and on SIGINT/SIGTERM.
+"""
+
+import argparse
+import atexit
+import inspect
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.join(os.path.dirname(HERE), "tools")
+sys.path.insert(0, TOOLS)
+import fixtures  # noqa: E402  (tests/tools/fixtures.py)
+
+PYTHON = sys.executable or "python3"
+
+
+class Failure(Exception):
+    """A test assertion or setup failure with a readable message."""
+
+
+# ------------------------------------------------------------ assertions
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise Failure(f"{what}: got {got!r}, want {want!r}")
+
+
+# ------------------------------------------------------------ ports, HTTP
+
+def free_port():
+    """A free TCP port on 127.0.0.1 (bound, read, released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def text(self):
+        return self.body.decode(errors="replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http_get(url, method="GET", headers=None, timeout=10):
+    """One HTTP request without proxies; returns a Response for any status."""
+    req = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with _OPENER.open(req, timeout=timeout) as r:
+            return Response(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, e.headers, e.read())
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------ processes
+
+_LIVE = set()
+
+
+def _stop_all():
+    for p in list(_LIVE):
+        p.stop()
+
+
+def _on_signal(signum, _frame):
+    _stop_all()
+    sys.stderr.write(f"harness: killed by signal {signum}\n")
+    os._exit(128 + signum)
+
+
+atexit.register(_stop_all)
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_sig, _on_signal)
+
+
+def tail(path, n=30):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+    except OSError:
+        return ""
+
+
+class Proc:
+    """A background process in its own process group, killed on stop/exit.
+
+    ready_url: wait until GET returns ready_status (any status if None);
+    ready_port: wait until the port accepts. The process's stdout and stderr
+    go to `output` (a file)."""
+
+    def __init__(self, name, argv, output, env=None, cwd=None, ready_url=None,
+                 ready_status=200, ready_port=None, timeout=20):
+        self.name, self.argv, self.output = name, [str(a) for a in argv], output
+        self.env, self.cwd = env, cwd
+        self.ready_url, self.ready_status, self.ready_port = ready_url, ready_status, ready_port
+        self.timeout = timeout
+        self.popen = None
+
+    def start(self):
+        os.makedirs(os.path.dirname(self.output), exist_ok=True)
+        with open(self.output, "ab") as out:
+            try:
+                self.popen = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL, env=self.env,
+                                              cwd=self.cwd, start_new_session=True)
+            except OSError as e:
+                raise Failure(f"cannot start {self.name} ({self.argv[0]}): {e}")
+        _LIVE.add(self)
+        deadline = time.time() + self.timeout
+        last = "not tried"
+        while True:
+            if self.popen.poll() is not None:
+                raise Failure(f"{self.name} exited with {self.popen.returncode} before it was "
+                              f"ready: {' '.join(self.argv)}\n{tail(self.output)}")
+            ok, last = self._ready()
+            if ok:
+                return self
+            if time.time() > deadline:
+                self.stop()
+                raise Failure(f"{self.name} not ready after {self.timeout}s ({last}): "
+                              f"{' '.join(self.argv)}\n{tail(self.output)}")
+            time.sleep(0.05)
+
+    def _ready(self):
+        if self.ready_url:
+            try:
+                r = http_get(self.ready_url, timeout=2)
+            except OSError as e:
+                return False, f"GET {self.ready_url}: {e}"
+            if self.ready_status is None or r.status == self.ready_status:
+                return True, ""
+            return False, f"GET {self.ready_url}: {r.status}"
+        if self.ready_port:
+            return port_open(self.ready_port), f"port {self.ready_port} closed"
+        return True, ""
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, grace=3.0):
+        p = self.popen
+        if p is None:
+            return
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # Always SIGKILL the group: children may outlive the leader.
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        _LIVE.discard(self)
+
+    def kill(self):
+        self.stop(sig=signal.SIGKILL, grace=0)
+
+    def __enter__(self):
+        if self.popen is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ------------------------------------------------------------ servers
+
+class Upstream(Proc):
+    """tests/tools/upstream.py over a static layout."""
+
+    def requests(self):
+        """The request log as a list of "GET /path" lines."""
+        try:
+            with open(self.log, encoding="utf-8", errors="surrogateescape") as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def paths(self, method="GET"):
+        return [l.split(" ", 1)[1] for l in self.requests() if l.startswith(method + " ")]
+
+    def set_faults(self, faults):
+        """Replace the faults (dict path -> fault); takes effect on the next request."""
+        tmp = self.faults + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(faults, f)
+        os.replace(tmp, self.faults)
+
+
+class Sumdb(Proc):
+    """tests/tools/sumdb: a real checksum database over a static layout."""
+
+    def requests(self):
+        try:
+            with open(self.log) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    @property
+    def gosumdb(self):
+        """GOSUMDB for a client that finds the database through a proxy."""
+        return self.key
+
+    @property
+    def gosumdb_direct(self):
+        return f"{self.key} {self.url}"
+
+
+class Gomirror(Proc):
+    def get(self, path, **kw):
+        return http_get(self.url + path, **kw)
+
+
+class GoGetProxy(Proc):
+    pass
+
+
+class T:
+    """What a test function receives: the binary, the fixtures, a private
+    temporary directory, and starters whose processes stop with the test."""
+
+    def __init__(self, runner, name):
+        self.runner = runner
+        self.name = name
+        self.binary = runner.binary
+        self.fx = runner.fixtures
+        self.tmp = os.path.join(runner.tmp, name)
+        os.makedirs(self.tmp, exist_ok=True)
+        self.procs = []
+        self._n = 0
+
+    def path(self, *parts):
+        p = os.path.join(self.tmp, *parts)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        return p
+
+    def mkdtemp(self, prefix):
+        self._n += 1
+        d = os.path.join(self.tmp, f"{prefix}{self._n}")
+        os.makedirs(d)
+        return d
+
+    def _start(self, proc):
+        self.procs.append(proc)
+        return proc.start()
+
+    def cleanup(self):
+        for p in reversed(self.procs):
+            p.stop()
+
+    # -- servers --------------------------------------------------------
+
+    def start_upstream(self, root=None, faults=None, delay=None):
+        """Serve a static layout (default: the fixtures' upstream)."""
+        d = self.mkdtemp("upstream")
+        port = free_port()
+        faults_path = os.path.join(d, "faults.json")
+        with open(faults_path, "w") as f:
+            json.dump(faults or {}, f)
+        argv = [PYTHON, os.path.join(TOOLS, "upstream.py"), "--root", root or self.fx["upstream"],
+                "--port", port, "--log", os.path.join(d, "requests.log"), "--faults", faults_path]
+        if delay:
+            argv += ["--delay", delay]
+        p = Upstream("upstream", argv, os.path.join(d, "output.log"), ready_port=port)
+        p.url, p.port, p.dir = f"http://127.0.0.1:{port}", port, d
+        p.log, p.faults = os.path.join(d, "requests.log"), faults_path
+        return self._start(p)
+
+    def start_sumdb(self, root=None, name="sumdb.test", skey=None):
+        """The checksum database over a layout (default: the fixtures' upstream)."""
+        d = self.mkdtemp("sumdb")
+        port = free_port()
+        keyfile = os.path.join(d, "vkey")
+        argv = [self.fx["sumdb_bin"], "-root", root or self.fx["upstream"],
+                "-addr", f"127.0.0.1:{port}", "-name", name, "-keyfile", keyfile,
+                "-log", os.path.join(d, "requests.log")]
+        if skey:
+            argv += ["-skeyfile", skey]
+        p = Sumdb("sumdb", argv, os.path.join(d, "output.log"), ready_port=port)
+        p.url, p.port, p.dir, p.name = f"http://127.0.0.1:{port}", port, d, name
+        p.log = os.path.join(d, "requests.log")
+        self._start(p)
+        with open(keyfile) as f:
+            p.key = f.read().strip()
+        return p
+
+    def start_gomirror(self, upstream=None, sumdb=None, data_dir=None, timeout=20, **keys):
+        """gomirror on a free port with fs storage; waits for /healthz == 200.
+
+        upstream: a URL or GOPROXY list (or an Upstream); sumdb: "name=url"
+        (or a Sumdb); other keyword arguments become --key=value flags (None
+        drops a default flag)."""
+        d = self.mkdtemp("gomirror")
+        port = free_port()
+        data_dir = data_dir or os.path.join(d, "data")
+        if isinstance(upstream, Proc):
+            upstream = upstream.url
+        if isinstance(sumdb, Sumdb):
+            sumdb = f"{sumdb.name}={sumdb.url}"
+        flags = {"listen": f"127.0.0.1:{port}", "storage": f"fs://{data_dir}",
+                 "log_level": "debug"}
+        if upstream is not None:
+            flags["upstream"] = upstream
+        if sumdb is not None:
+            flags["sumdb"] = sumdb
+        flags.update(keys)
+        argv = [self.binary] + [f"--{k}={v}" for k, v in flags.items() if v is not None]
+        env = clean_env(os.path.join(d, "home"))
+        p = Gomirror("gomirror", argv, os.path.join(d, "gomirror.log"), env=env, cwd=d,
+                     ready_url=f"http://127.0.0.1:{port}/healthz", timeout=timeout)
+        p.url, p.port, p.dir, p.data_dir = f"http://127.0.0.1:{port}", port, d, data_dir
+        p.log = p.output
+        return self._start(p)
+
+    def start_gogetproxy(self, roots=None, hosts=None, depth=2):
+        """The go-get discovery proxy (HTTP_PROXY/HTTPS_PROXY) for the fixtures' hosts."""
+        d = self.mkdtemp("gogetproxy")
+        port = free_port()
+        roots = self.fx["roots"] if roots is None else roots
+        hosts = self.fx["hosts"] if hosts is None else hosts
+        argv = [PYTHON, os.path.join(TOOLS, "gogetproxy.py"), "--port", port,
+                "--roots", ",".join(roots), "--hosts", ",".join(hosts), "--depth", depth,
+                "--log", os.path.join(d, "requests.log")]
+        p = GoGetProxy("gogetproxy", argv, os.path.join(d, "output.log"), ready_port=port)
+        p.url, p.port, p.log = f"http://127.0.0.1:{port}", port, os.path.join(d, "requests.log")
+        return self._start(p)
+
+    # -- the go command -------------------------------------------------
+
+    def go_env(self, goproxy, gosumdb="off", **extra):
+        """A fresh go environment (new GOPATH and GOMODCACHE) using goproxy."""
+        return go_env(self.mkdtemp("go"), goproxy, gosumdb,
+                      gocache=os.path.join(self.runner.tmp, "gocache"), **extra)
+
+    def scratch_module(self, name="example.com/scratch", files=None):
+        d = self.mkdtemp("scratch")
+        with open(os.path.join(d, "go.mod"), "w") as f:
+            f.write(f"module {name}\n\ngo 1.19\n")
+        for fn, content in (files or {}).items():
+            p = os.path.join(d, fn)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(content)
+        return d
+
+
+def clean_env(home):
+    """os.environ without proxies, go and git settings, with HOME in the test tree."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().endswith("_PROXY") and not k.startswith("GO")
+           and not k.startswith("GIT_") and k not in ("NETRC",)}
+    os.makedirs(home, exist_ok=True)
+    env["HOME"] = home
+    env["XDG_CONFIG_HOME"] = os.path.join(home, ".config")
+    env["XDG_CACHE_HOME"] = os.path.join(home, ".cache")
+    return env
+
+
+def go_env(tmp, goproxy, gosumdb="off", gocache=None, gitconfig=None, **extra):
+    """An environment for the go command rooted in tmp.
+
+    Fresh GOPATH, GOMODCACHE (and GOCACHE unless given), GOFLAGS=-mod=mod,
+    no GOPRIVATE/GONOSUMDB/GONOPROXY/GOINSECURE unless passed in extra, no
+    network proxies, GOTOOLCHAIN unset, git configured by gitconfig only."""
+    env = clean_env(os.path.join(tmp, "home"))
+    gopath = os.path.join(tmp, "gopath")
+    env.update({
+        "GOPATH": gopath,
+        "GOMODCACHE": os.path.join(gopath, "pkg", "mod"),
+        "GOCACHE": gocache or os.path.join(tmp, "gocache"),
+        "GOFLAGS": "-mod=mod",
+        "GOPROXY": goproxy,
+        "GOSUMDB": gosumdb,
+        "GOENV": "off",
+        "GOWORK": "off",
+        "CGO_ENABLED": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": gitconfig or os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+    })
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    env["_GOTMP"] = tmp  # where run_go keeps its transcripts
+    return env
+
+
+class GoResult:
+    def __init__(self, args, returncode, out, err, seconds):
+        self.args, self.returncode, self.out, self.err = args, returncode, out, err
+        self.seconds = seconds
+
+    @property
+    def ok(self):
+        return self.returncode == 0
+
+    def json_stream(self):
+        return parse_json_stream(self.out)
+
+    def __str__(self):
+        return (f"go {' '.join(self.args)} -> exit {self.returncode} ({self.seconds:.1f}s)\n"
+                f"{self.out[-3000:]}{self.err[-3000:]}")
+
+
+def run_go(args, env, cwd=None, timeout=120, check=True):
+    """Run the go command; raise Failure (with its output) on error if check."""
+    cwd = cwd or env.get("_GOTMP") or tempfile.gettempdir()
+    t0 = time.time()
+    try:
+        p = subprocess.run(["go", *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout, start_new_session=True)
+    except subprocess.TimeoutExpired as e:
+        raise Failure(f"go {' '.join(args)} timed out after {timeout}s\n"
+                      f"{(e.stdout or b'').decode(errors='replace')[-2000:]}"
+                      f"{(e.stderr or b'').decode(errors='replace')[-2000:]}")
+    except FileNotFoundError:
+        raise Failure("the go command is not installed (need go on PATH)")
+    r = GoResult(args, p.returncode, p.stdout.decode(errors="replace"),
+                 p.stderr.decode(errors="replace"), time.time() - t0)
+    if check and not r.ok:
+        raise Failure(str(r))
+    return r
+
+
+def parse_json_stream(text):
+    """Concatenated JSON values (go ... -json output) as a list."""
+    objs, dec, i = [], json.JSONDecoder(), 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return objs
+        obj, i = dec.raw_decode(text, i)
+        objs.append(obj)
+
+
+# ------------------------------------------------------------ runner
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.binary = os.path.abspath(args.binary) if args.binary else None
+        self.tmp = None
+        self.fixtures = None
+
+
+def _log(msg):
+    print(msg, flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True, help="path to the gomirror binary")
+    ap.add_argument("-k", dest="filter", default="", help="run only tests whose name contains this")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--fixtures", help="fixtures cache dir (default $GOMIRROR_FIXTURES or <binary dir>/fixtures)")
+    args = ap.parse_args(argv)
+    caller = sys.modules["__main__"]
+    tests = [(n, f) for n, f in vars(caller).items()
+             if n.startswith("test_") and inspect.isfunction(f) and f.__module__ == "__main__"]
+    tests.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
+    if args.filter:
+        tests = [(n, f) for n, f in tests if args.filter in n]
+
+    runner = Runner(args)
+    t_start = time.time()
+    setup_error = None
+    for tool in ("go", "git"):
+        if not shutil.which(tool):
+            setup_error = f"required tool not found on PATH: {tool}"
+    if not setup_error and not (runner.binary and os.access(runner.binary, os.X_OK)):
+        setup_error = f"gomirror binary not found or not executable: {args.binary}"
+    if not setup_error:
+        cache = args.fixtures or os.environ.get("GOMIRROR_FIXTURES") or \
+            os.path.join(os.path.dirname(runner.binary), "fixtures")
+        try:
+            t0 = time.time()
+            runner.fixtures = fixtures.ensure(cache, log=_log)
+            _log(f"fixtures: {runner.fixtures['dir']} ({time.time() - t0:.1f}s)")
+        except Exception as e:  # noqa: BLE001
+            setup_error = f"building fixtures failed: {e}"
+    if setup_error:
+        for n, _ in tests:
+            _log(f"FAIL {n}: {setup_error}")
+        _log(f"0 passed, {len(tests)} failed")
+        return sys.exit(1)
+
+    runner.tmp = tempfile.mkdtemp(prefix="gomirror-it-")
+    passed = failed = 0
+    for name, fn in tests:
+        t = T(runner, name)
+        t0 = time.time()
+        try:
+            fn(t)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            reason = str(e) if isinstance(e, Failure) else \
+                f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+            _log(f"FAIL {name}: {reason} ({time.time() - t0:.1f}s)")
+            for p in t.procs:
+                if p.name == "gomirror":
+                    _log(f"--- {p.name} log ({p.output}), last lines:\n{tail(p.output, 25)}")
+        else:
+            passed += 1
+            _log(f"PASS {name} ({time.time() - t0:.1f}s)")
+        finally:
+            t.cleanup()
+    _stop_all()
+    if failed or args.keep:
+        _log(f"temporary files kept in {runner.tmp}")
+    else:
+        fixtures.rmtree(runner.tmp)
+    _log(f"total {time.time() - t_start:.1f}s")
+    _log(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed or not tests else 0)
