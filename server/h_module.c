@@ -515,9 +515,9 @@ int h_module(struct req *r) {
   if (!m)
     return http_fail(r, ERR_NOMEM, NULL);
   struct reason why = {{0}};
-  r->cache = "hit"; /* until a fetch says otherwise */
   int rc = modpath_parse(r->path, m, &why);
   int st;
+  r->cache = rc ? "-" : "hit"; /* until a fetch says otherwise */
   if (rc)
     st = http_fail(r, rc, &why);
   else if (m->kind == MODREQ_LIST || m->kind == MODREQ_LATEST ||

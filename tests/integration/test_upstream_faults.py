@@ -1,0 +1,167 @@
+"""Upstream faults: every bad answer from an upstream gives the client the
+right status and a one-line reason, and nothing reaches storage. Also the
+GOPROXY-list semantics of ',' and '|' with two real upstreams."""
+
+import os
+import zipfile
+
+import harness
+from harness import check, eq
+
+MOD = "example.com/hello"
+
+
+def stored_files(gm):
+    out = []
+    for dirpath, _dirs, files in os.walk(gm.data_dir):
+        out += [os.path.relpath(os.path.join(dirpath, f), gm.data_dir) for f in files]
+    return sorted(out)
+
+
+def one_line_reason(r, want_status, want_text=None):
+    eq(r.status, want_status, "status")
+    ctype = r.headers.get("Content-Type", "")
+    eq(ctype, "text/plain; charset=utf-8", "error content type")
+    body = r.text
+    check(body.endswith("\n") and body.count("\n") == 1 and len(body) > 2,
+          f"error body is not one line: {body!r}")
+    if want_text:
+        check(want_text in body, f"reason {body!r} does not mention {want_text!r}")
+    return body
+
+
+def versions(t):
+    return t.fx["modules"][MOD]["versions"]
+
+
+def fault_case(t, path_suffix, fault, want_status, want_text, request=None, **gm_keys):
+    """Start a fresh upstream with one fault and a fresh gomirror; request
+    MOD@v1.0.0 (or `request`); check status, reason and empty storage."""
+    v = versions(t)[0]
+    base = f"/{MOD}/@v/{v}"
+    up = t.start_upstream(faults={base + path_suffix: fault})
+    gm = t.start_gomirror(upstream=up, negative_ttl=0, **gm_keys)
+    r = gm.get(request or base + ".zip", timeout=60)
+    body = one_line_reason(r, want_status, want_text)
+    eq(stored_files(gm), [], f"storage after {fault} on {path_suffix} ({body.strip()})")
+    return gm, up, body
+
+
+def test_upstream_404_is_404(t):
+    fault_case(t, ".info", {"status": 404, "body": "not found: no such version\n"}, 404,
+               "no such version")
+
+
+def test_upstream_410_is_410(t):
+    fault_case(t, ".info", {"status": 410, "body": "gone: retracted upstream\n"}, 410,
+               "retracted upstream")
+
+
+def test_upstream_500_is_502(t):
+    fault_case(t, ".info", {"status": 500, "body": "boom"}, 502, "500")
+
+
+def test_upstream_503_is_502(t):
+    fault_case(t, ".zip", {"status": 503, "body": "overloaded"}, 502, "503")
+
+
+def test_garbage_info_is_502(t):
+    fault_case(t, ".info", {"status": 200, "body": "this is not json{",
+                            "content_type": "application/json"}, 502, ".info")
+
+
+def test_info_with_other_version_is_502(t):
+    other = versions(t)[1]
+    fault_case(t, ".info", {"status": 200, "body": '{"Version":"%s"}' % other,
+                            "content_type": "application/json"}, 502, other)
+
+
+def test_oversized_mod_is_502(t):
+    big = t.path("big.mod")
+    with open(big, "wb") as f:
+        f.write(b"module example.com/hello\n")
+        f.write(b"// " + b"x" * (17 << 20) + b"\n")
+    fault_case(t, ".mod", {"body_file": big}, 502, "larger")
+
+
+def test_zip_with_wrong_prefix_is_502(t):
+    v = versions(t)[0]
+    bad = t.path("bad.zip")
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr(f"example.com/other@{v}/go.mod", "module example.com/other\n")
+    fault_case(t, ".zip", {"body_file": bad}, 502, "example.com/other")
+
+
+def test_hanging_upstream_is_504(t):
+    import time
+    t0 = time.time()
+    fault_case(t, ".zip", {"hang": True, "hang_seconds": 60}, 504, "timed out",
+               fetch_timeout=2)
+    check(time.time() - t0 < 30, "the hang was not cut short by fetch_timeout")
+
+
+def test_mod_request_does_not_fetch_zip(t):
+    v = versions(t)[0]
+    up = t.start_upstream()
+    gm = t.start_gomirror(upstream=up)
+    eq(gm.get(f"/{MOD}/@v/{v}.mod").status, 200, ".mod status")
+    check(not any(p.endswith(".zip") for p in up.paths()), f"zip fetched: {up.paths()}")
+    esc = t.fx["modules"][MOD]["escaped"]
+    eq(stored_files(gm), [f"{esc}/@v/{v}.info", f"{esc}/@v/{v}.mod"], "stored files")
+
+
+def test_comma_falls_through_only_on_404(t):
+    v = versions(t)[0]
+    zip_path = f"/{MOD}/@v/{v}.zip"
+    good = t.start_upstream()
+    # 404 from the first: the second answers.
+    a404 = t.start_upstream(faults={f"/{MOD}/@v/{v}.info": {"status": 404, "body": "no"}})
+    gm = t.start_gomirror(upstream=f"{a404.url},{good.url}")
+    eq(gm.get(zip_path).status, 200, "',' after a 404")
+    check(f"/{MOD}/@v/{v}.info" in good.paths(), "second upstream was not asked after 404")
+    # 500 from the first: ',' stops there and the second is never asked.
+    good2 = t.start_upstream()
+    a500 = t.start_upstream(faults={f"/{MOD}/@v/{v}.info": {"status": 500, "body": "boom"}})
+    gm2 = t.start_gomirror(upstream=f"{a500.url},{good2.url}")
+    one_line_reason(gm2.get(zip_path), 502, "500")
+    eq(good2.paths(), [], "second upstream after a 500 with ','")
+    eq(stored_files(gm2), [], "storage")
+
+
+def test_pipe_falls_through_on_any_error(t):
+    v = versions(t)[0]
+    zip_path = f"/{MOD}/@v/{v}.zip"
+    good = t.start_upstream()
+    a500 = t.start_upstream(faults={f"/{MOD}/@v/{v}.info": {"status": 500, "body": "boom"}})
+    gm = t.start_gomirror(upstream=f"{a500.url}|{good.url}")
+    r = gm.get(zip_path)
+    eq(r.status, 200, "'|' after a 500")
+    with open(os.path.join(t.fx["upstream"], t.fx["modules"][MOD]["escaped"], "@v",
+                           v + ".zip"), "rb") as f:
+        eq(r.body, f.read(), "zip bytes from the second upstream")
+    # A dead first upstream (connection refused) also falls through with '|'.
+    dead = f"http://127.0.0.1:{harness.free_port()}"
+    gm2 = t.start_gomirror(upstream=f"{dead}|{good.url}")
+    eq(gm2.get(f"/{MOD}/@v/list").status, 200, "'|' after connection refused")
+    gm3 = t.start_gomirror(upstream=f"{dead},{good.url}")
+    one_line_reason(gm3.get(f"/{MOD}/@v/list"), 502, "unreachable")
+
+
+def test_off_and_direct(t):
+    gm = t.start_gomirror(upstream="off")
+    one_line_reason(gm.get(f"/{MOD}/@v/list"), 404, "off")
+    gm2 = t.start_gomirror(upstream="direct")
+    one_line_reason(gm2.get(f"/{MOD}/@v/{versions(t)[0]}.info"), 501, "not supported")
+
+
+def test_negative_cache(t):
+    up = t.start_upstream()
+    gm = t.start_gomirror(upstream=up, negative_ttl=60)
+    for _ in range(3):
+        eq(gm.get("/example.com/nosuchmodule/@v/list").status, 404, "status")
+    n = sum(1 for p in up.paths() if p == "/example.com/nosuchmodule/@v/list")
+    eq(n, 1, "upstream requests for a cached 404")
+
+
+if __name__ == "__main__":
+    harness.main()
