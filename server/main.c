@@ -49,6 +49,17 @@ int main(int argc, char **argv) {
     config_free(&cfg);
     return 0;
   }
+  /* Serving `private` patterns needs the direct VCS fetcher; until it
+   * exists, refusing to start is the only way to be sure such a path is
+   * never sent to a public upstream. */
+  if (cfg.private_patterns && cfg.private_patterns[0]) {
+    reason_set(&why, ERR_CONFIG,
+               "private=%s: private modules are not supported yet; refusing "
+               "to start rather than send their paths upstream",
+               cfg.private_patterns);
+    config_free(&cfg);
+    return fail(&why, ERR_CONFIG);
+  }
   rc = log_setup(cfg.log_format, cfg.log_level);
   if (rc) {
     config_free(&cfg);

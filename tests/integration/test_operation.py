@@ -54,6 +54,11 @@ def test_bad_config_is_one_clear_line(t):
     check("no-such-key" in r.stderr.decode(), f"error: {r.stderr!r}")
     r = run_binary(t, ["--upstream=ftp://x"])
     eq(r.returncode, 2, "bad upstream exit status")
+    # Until private modules are served, a private pattern refuses to start
+    # rather than risk sending the path upstream.
+    r = run_binary(t, ["--private=corp.example/*", "--listen=127.0.0.1:%d" % harness.free_port()])
+    eq(r.returncode, 2, "private exit status")
+    check("private" in r.stderr.decode(), f"error: {r.stderr!r}")
 
 
 def test_help(t):
