@@ -6,7 +6,6 @@
 #include "err.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +15,14 @@ enum key_type { KEY_STRING, KEY_LONG, KEY_BOOL };
 
 /* How much of a value may be shown in config_print and in reasons. */
 enum key_secret {
-  SHOW_ALL,          /* plain value */
-  MASK_URL_PASSWORD, /* mask the ":password@" part of any URL in it */
-  MASK_ALL           /* show only whether it is set */
+  SHOW_ALL,      /* plain value */
+  MASK_URL,      /* one URL: mask its ":password@" part */
+  MASK_URL_LIST, /* URLs split on ',' or '|': mask each password */
+  MASK_ALL       /* show only whether it is set */
 };
 
-#define KEY_NOT_IN_FILE 1u /* "config" cannot name itself */
+#define KEY_NOT_IN_FILE 1u   /* "config" cannot name itself */
+#define KEY_EMPTY_IS_NULL 2u /* "" means unset: --config= reads no file */
 
 typedef int (*check_fn)(const char *value, struct reason *why);
 
@@ -57,18 +58,17 @@ static int check_log_level(const char *v, struct reason *why);
 static const struct key keys[] = {
     STR("listen", listen, "0.0.0.0:3000", SHOW_ALL, check_listen,
         "address:port to serve on"),
-    STR("upstream", upstream, "https://proxy.golang.org", MASK_URL_PASSWORD,
+    STR("upstream", upstream, "https://proxy.golang.org", MASK_URL_LIST,
         check_upstream,
         "GOPROXY-syntax chain of upstreams (',' and '|', direct, off)"),
     STR("private", private_patterns, "", SHOW_ALL, NULL,
         "GOPRIVATE-syntax patterns fetched from VCS, never sent upstream"),
     STR("storage", storage, "fs://./data", SHOW_ALL, check_storage,
         "blob store: fs:///abs/path, fs://./rel or s3://bucket/prefix"),
-    STR("meta", meta, "memory", MASK_URL_PASSWORD, check_meta,
+    STR("meta", meta, "memory", MASK_URL, check_meta,
         "metadata store: memory (redis:// is not supported yet)"),
-    STR("sumdb", sumdb, "sum.golang.org=https://sum.golang.org",
-        MASK_URL_PASSWORD, check_sumdb,
-        "checksum databases to proxy, name=url comma-separated"),
+    STR("sumdb", sumdb, "sum.golang.org=https://sum.golang.org", MASK_URL_LIST,
+        check_sumdb, "checksum databases to proxy, name=url comma-separated"),
     LNG("list_ttl", list_ttl, "60", 0, ONE_YEAR,
         "seconds a version list is trusted"),
     LNG("negative_ttl", negative_ttl, "60", 0, ONE_YEAR,
@@ -85,7 +85,8 @@ static const struct key keys[] = {
     LNG("drain_timeout", drain_timeout, "30", 0, 3600,
         "seconds SIGTERM waits for in-flight requests"),
     {"config", KEY_STRING, F(config_file), NULL, 0, 0, SHOW_ALL,
-     KEY_NOT_IN_FILE, NULL, "config file of key = value lines"},
+     KEY_NOT_IN_FILE | KEY_EMPTY_IS_NULL, NULL,
+     "config file of key = value lines"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -156,9 +157,11 @@ static char to_upper(char ch) {
   return ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
 }
 
-/* Masks the password of every "scheme://user:password@host" in v. Returns a
- * malloc'd copy (caller frees) or NULL when out of memory. */
-static char *mask_url_passwords(const char *v) {
+/* Masks the password of every "scheme://user:password@host" in v; seps are
+ * the characters that end one URL of a list ("" for a single URL). Returns a
+ * malloc'd copy (caller frees) or NULL when out of memory. When unsure where
+ * the user part ends it masks too much rather than too little. */
+static char *mask_url_passwords(const char *v, const char *seps) {
   size_t n = strlen(v), ats = 0;
   for (size_t i = 0; i < n; i++)
     ats += v[i] == '@';
@@ -176,13 +179,20 @@ static char *mask_url_passwords(const char *v) {
     size_t auth = (size_t)(sep - v) + 3;
     memcpy(out + o, v + i, auth - i);
     o += auth - i;
-    /* The authority ends where a path, query, fragment or next list entry
-     * starts; passwords must percent-encode those characters. */
-    size_t end = auth + strcspn(v + auth, "/?#,|");
-    const char *at = NULL;
-    for (size_t j = auth; j < end; j++)
-      if (v[j] == '@')
-        at = v + j;
+    size_t end = auth + strcspn(v + auth, seps);
+    /* The user part ends at the last '@' before the path; a password with
+     * an unencoded '/' has no '@' there, so then take the last '@' of all. */
+    size_t slash = auth + strcspn(v + auth, "/");
+    const char *at = NULL, *at_host = NULL;
+    for (size_t j = auth; j < end; j++) {
+      if (v[j] != '@')
+        continue;
+      at = v + j;
+      if (j < slash)
+        at_host = at;
+    }
+    if (at_host)
+      at = at_host;
     const char *colon =
         at ? memchr(v + auth, ':', (size_t)(at - v) - auth) : NULL;
     if (colon) {
@@ -230,20 +240,31 @@ static void echo(const char *v, char *out, size_t outsz) {
   out[o] = '\0';
 }
 
-/* echo() after the key's masking rule, so reasons never carry secrets. */
-static void echo_key(const struct key *k, const char *v, char *out,
-                     size_t outsz) {
-  if (k && k->secret == MASK_ALL) {
-    echo(*v ? "***" : "", out, outsz);
-    return;
+/* v as it may be shown under a masking rule; malloc'd, NULL if out of
+ * memory. */
+static char *mask_value(enum key_secret secret, const char *v) {
+  switch (secret) {
+  case MASK_ALL:
+    return strdup(*v ? "***" : "");
+  case MASK_URL:
+    return mask_url_passwords(v, "");
+  case MASK_URL_LIST:
+    return mask_url_passwords(v, ",|");
+  case SHOW_ALL:
+    break;
   }
-  if (k && k->secret == MASK_URL_PASSWORD) {
-    char *m = mask_url_passwords(v);
-    echo(m ? m : "(hidden)", out, outsz);
-    free(m);
-    return;
-  }
-  echo(v, out, outsz);
+  return strdup(v);
+}
+
+/* echo() of v[0..n) after a masking rule, so reasons never carry secrets.
+ * Masking comes before the cut, so a cut cannot hide the '@' it needs. */
+static void echo_masked(enum key_secret secret, const char *v, size_t n,
+                        char *out, size_t outsz) {
+  char *copy = strndup(v, n);
+  char *m = copy ? mask_value(secret, copy) : NULL;
+  echo(m ? m : "(hidden)", out, outsz);
+  free(m);
+  free(copy);
 }
 
 /* Parses a non-negative decimal: digits only, so "+1", " 1", "1x" and "-1"
@@ -278,7 +299,7 @@ static int set_key(struct config *c, const struct key *k, const char *value,
                    const char *source, struct reason *why) {
   const char *src = source ? source : "config";
   char shown[ECHO_MAX + 8];
-  echo_key(k, value, shown, sizeof shown);
+  echo_masked(k->secret, value, strlen(value), shown, sizeof shown);
   for (const char *p = value; *p; p++)
     if (is_ctl(*p))
       return reason_set(why, ERR_CONFIG,
@@ -309,9 +330,8 @@ static int set_key(struct config *c, const struct key *k, const char *value,
     return 0;
   }
   case KEY_STRING: {
-    /* An empty config path means "no file"; other strings keep "". */
     char *copy = NULL;
-    if (*value || k->offset != F(config_file)) {
+    if (*value || !(k->flags & KEY_EMPTY_IS_NULL)) {
       copy = strdup(value);
       if (!copy)
         return reason_set(why, ERR_NOMEM, "out of memory");
@@ -480,9 +500,7 @@ int config_load(struct config *c, int argc, char **argv, char **envp,
                 enum config_action *action, struct reason *why) {
   enum config_action act = CONFIG_SERVE;
   char name[96];
-  int rc = config_init(c);
-  if (rc)
-    return reason_set(why, rc, "out of memory");
+  int rc = 0;
   struct flag_setting *flags =
       calloc(argc > 0 ? (size_t)argc : 1, sizeof *flags);
   if (!flags) {
@@ -646,13 +664,8 @@ static int http_url_ok(const char *u, size_t n) {
 /* One GOPROXY entry (PROTOCOL.md D): off, direct, an http/https/file URL, or
  * a host that gets "https://" prepended. Single words are reserved. */
 static int check_upstream_entry(const char *e, size_t n, struct reason *why) {
-  char tmp[ECHO_MAX + 8], shown[ECHO_MAX + 8];
-  size_t cut = n < ECHO_MAX ? n : ECHO_MAX;
-  memcpy(tmp, e, cut);
-  tmp[cut] = '\0';
-  char *m = mask_url_passwords(tmp);
-  echo(m ? m : "(hidden)", shown, sizeof shown);
-  free(m);
+  char shown[ECHO_MAX + 8];
+  echo_masked(MASK_URL, e, n, shown, sizeof shown);
   if ((n == 3 && memcmp(e, "off", 3) == 0) ||
       (n == 6 && memcmp(e, "direct", 6) == 0))
     return 0;
@@ -700,7 +713,7 @@ static int check_upstream_entry(const char *e, size_t n, struct reason *why) {
     return reason_set(why, ERR_CONFIG,
                       "upstream entry '%s' is not off, direct, a URL or a host",
                       shown);
-  if (e[0] == ':' || e[0] == '/' || e[0] == '@')
+  if (e[0] == ':' || e[0] == '@')
     return reason_set(why, ERR_CONFIG, "upstream entry '%s' has no host",
                       shown);
   return 0;
@@ -775,9 +788,7 @@ static int check_meta(const char *v, struct reason *why) {
       strncmp(v, "redis-sentinel://", 17) == 0)
     return reason_set(why, ERR_CONFIG, "meta=redis is not supported yet");
   char shown[ECHO_MAX + 8];
-  char *m = mask_url_passwords(v);
-  echo(m ? m : "(hidden)", shown, sizeof shown);
-  free(m);
+  echo_masked(MASK_URL, v, strlen(v), shown, sizeof shown);
   return reason_set(why, ERR_CONFIG, "meta must be memory, got '%s'", shown);
 }
 
@@ -798,13 +809,7 @@ static int check_sumdb(const char *v, struct reason *why) {
       return reason_set(why, ERR_CONFIG,
                         "sumdb has an empty entry (want name=url,name=url)");
     const char *eq = memchr(e, '=', len);
-    size_t cut = len < ECHO_MAX ? len : ECHO_MAX;
-    char tmp[ECHO_MAX + 8];
-    memcpy(tmp, e, cut);
-    tmp[cut] = '\0';
-    char *m = mask_url_passwords(tmp);
-    echo(m ? m : "(hidden)", shown, sizeof shown);
-    free(m);
+    echo_masked(MASK_URL, e, len, shown, sizeof shown);
     if (!eq || eq == e)
       return reason_set(why, ERR_CONFIG, "sumdb entry '%s' is not name=url",
                         shown);
@@ -910,15 +915,9 @@ void config_print(const struct config *c, FILE *out) {
       const char *v = str_value(c, k);
       if (!v)
         v = "";
-      if (k->secret == MASK_ALL) {
-        print_value(out, *v ? "***" : "");
-      } else if (k->secret == MASK_URL_PASSWORD) {
-        char *m = mask_url_passwords(v);
-        print_value(out, m ? m : "***");
-        free(m);
-      } else {
-        print_value(out, v);
-      }
+      char *m = mask_value(k->secret, v);
+      print_value(out, m ? m : "***");
+      free(m);
       break;
     }
     }

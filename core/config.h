@@ -40,7 +40,9 @@ int config_set(struct config *c, const char *key, const char *value,
  * --config/GOMIRROR_CONFIG (if any), environment (envp, NULL-terminated
  * "K=V" strings), then argv flags. Flags that are not keys ("--help",
  * "--check-config") are reported through *action (see below) and not
- * treated as errors. Returns 0 or ERR_CONFIG with a reason. */
+ * treated as errors. Returns 0 or ERR_CONFIG with a reason. c must come
+ * from config_init (the defaults); the sources are layered over it, and
+ * after a failure it still holds valid values for config_free. */
 enum config_action { CONFIG_SERVE = 0, CONFIG_HELP, CONFIG_CHECK };
 int config_load(struct config *c, int argc, char **argv, char **envp,
                 enum config_action *action, struct reason *why);

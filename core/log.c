@@ -45,7 +45,7 @@ static void put(struct line *l, const char *s, size_t n) {
   memcpy(l->buf + l->len, s, n);
   l->len += n;
 }
-static void puts_(struct line *l, const char *s) {
+static void put_str(struct line *l, const char *s) {
   put(l, s, strlen(s));
 }
 
@@ -157,16 +157,16 @@ static void begin(struct line *l, enum log_level level) {
   size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", ts.tv_nsec / 1000000L);
   if (logger.json) {
-    puts_(l, "{\"ts\":\"");
-    puts_(l, stamp);
-    puts_(l, "\",\"level\":\"");
-    puts_(l, level_names[level]);
-    puts_(l, "\"");
+    put_str(l, "{\"ts\":\"");
+    put_str(l, stamp);
+    put_str(l, "\",\"level\":\"");
+    put_str(l, level_names[level]);
+    put_str(l, "\"");
   } else {
-    puts_(l, stamp);
-    puts_(l, " ");
-    puts_(l, level_names[level]);
-    puts_(l, " ");
+    put_str(l, stamp);
+    put_str(l, " ");
+    put_str(l, level_names[level]);
+    put_str(l, " ");
   }
 }
 
@@ -175,9 +175,9 @@ static void finish(struct line *l) {
   l->limit = sizeof l->buf;
   l->cut = 0;
   if (logger.json)
-    puts_(l, "}\n");
+    put_str(l, "}\n");
   else
-    puts_(l, "\n");
+    put_str(l, "\n");
   size_t off = 0;
   while (off < l->len) {
     ssize_t w = write(STDERR_FILENO, l->buf + off, l->len - off);
@@ -238,14 +238,14 @@ void log_msg(enum log_level level, const char *fmt, ...) {
   struct line l;
   begin(&l, level);
   if (logger.json)
-    puts_(&l, ",\"msg\":\"");
+    put_str(&l, ",\"msg\":\"");
   int cut =
       field(&l, msg, sizeof l.buf, logger.json, 0) || (size_t)n >= sizeof msg;
   l.limit = sizeof l.buf;
   if (logger.json)
-    puts_(&l, cut ? "\",\"truncated\":true" : "\"");
+    put_str(&l, cut ? "\",\"truncated\":true" : "\"");
   else if (cut)
-    puts_(&l, "...");
+    put_str(&l, "...");
   finish(&l);
   errno = saved;
 }
@@ -272,26 +272,26 @@ void log_access(const char *method, const char *path, int status,
   begin(&l, LOG_INFO);
   if (logger.json) {
     /* The path goes last so that it is what a cut shortens. */
-    puts_(&l, ",\"msg\":\"access\",\"method\":\"");
+    put_str(&l, ",\"msg\":\"access\",\"method\":\"");
     field(&l, method, WORD_MAX, 1, 0);
     snprintf(nums, sizeof nums,
              "\",\"status\":%d,\"bytes\":%lld,\"ms\":%.2f,\"cache\":\"", status,
              bytes, duration_ms);
-    puts_(&l, nums);
+    put_str(&l, nums);
     field(&l, cache, WORD_MAX, 1, 0);
-    puts_(&l, "\",\"path\":\"");
+    put_str(&l, "\",\"path\":\"");
     field(&l, path, sizeof l.buf, 1, 0);
     l.limit = sizeof l.buf;
-    puts_(&l, "\"");
+    put_str(&l, "\"");
   } else {
-    puts_(&l, "access ");
+    put_str(&l, "access ");
     field(&l, method, WORD_MAX, 0, 1);
-    puts_(&l, " ");
+    put_str(&l, " ");
     /* Leave room after the path for the numbers and the cache word. */
     size_t room = l.limit - l.len;
     field(&l, path, room > 2 * sizeof nums ? room - 2 * sizeof nums : 0, 0, 1);
     snprintf(nums, sizeof nums, " %d %lld %.2fms ", status, bytes, duration_ms);
-    puts_(&l, nums);
+    put_str(&l, nums);
     field(&l, cache, WORD_MAX, 0, 1);
   }
   finish(&l);

@@ -15,6 +15,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char path[64];
 static FILE *sink;
 
+static void cleanup(void) {
+  unlink(path);
+  if (sink)
+    fclose(sink);
+}
+
 static int setup(void) {
   if (path[0])
     return 0;
@@ -24,6 +30,7 @@ static int setup(void) {
   if (fd < 0)
     return -1;
   close(fd);
+  atexit(cleanup);
   sink = fopen("/dev/null", "w");
   return sink ? 0 : -1;
 }
@@ -43,6 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct config c;
   struct reason why = {{0}};
   enum config_action action;
+  if (config_init(&c))
+    abort();
   int rc = config_load(&c, 4, argv, envp, &action, &why);
   if (rc != 0 && rc != ERR_CONFIG && rc != ERR_NOMEM)
     abort();

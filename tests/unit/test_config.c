@@ -22,7 +22,8 @@ static void write_temp(const char *text, char *path, size_t n) {
   close(fd);
 }
 
-/* Loads with argv (NULL-terminated, program name added) and envp. */
+/* Initialises c and loads argv (NULL-terminated, program name added) and
+ * envp into it, as main() does. */
 static int load(struct config *c, char **argv, char **envp,
                 enum config_action *action, struct reason *why) {
   char *args[32] = {"gomirror"};
@@ -31,6 +32,7 @@ static int load(struct config *c, char **argv, char **envp,
     args[argc] = argv[argc - 1];
   args[argc] = NULL;
   memset(why, 0, sizeof *why);
+  ASSERT_EQ_INT(config_init(c), 0);
   return config_load(c, argc, args, envp, action, why);
 }
 
@@ -561,6 +563,42 @@ static void test_print(void) {
   ASSERT_TRUE(!contains(text, "pw1"));
   free(text);
 
+  /* Unencoded '/' or '@' in a password still masks it; '@' in a path
+   * after the host does not confuse the mask. */
+  static const struct {
+    const char *key, *value, *want;
+  } masks[] = {
+      {"meta", "redis://:pa/ss@h:6379", "meta = redis://:***@h:6379\n"},
+      {"meta", "redis://u:p@ss@h", "meta = redis://u:***@h\n"},
+      {"meta", "redis-sentinel://:pw@a:1,b:2/m",
+       "meta = redis-sentinel://:***@a:1,b:2/m\n"},
+      {"upstream", "https://u:pw@h/mod@v1|direct",
+       "upstream = https://u:***@h/mod@v1|direct\n"},
+      {"upstream", "https://h/mod@v1", "upstream = https://h/mod@v1\n"},
+  };
+  for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+    ASSERT_EQ_INT(config_set(&c, masks[i].key, masks[i].value, "t", &why), 0);
+    text = print_to_string(&c);
+    if (!contains(text, masks[i].want))
+      TEST_FAIL_("mask %zu: want \"%s\" in:\n%s", i, masks[i].want, text);
+    free(text);
+  }
+
+  /* Reasons mask the same way, even when the value is cut for length. */
+  char long_pw[200];
+  snprintf(long_pw, sizeof long_pw, "ftp://u:%0120d@h", 7);
+  struct reason why2;
+  ASSERT_EQ_INT(config_set(&c, "upstream", long_pw, "t", &why), 0);
+  ASSERT_EQ_INT(config_check(&c, &why2), ERR_CONFIG);
+  ASSERT_TRUE(contains(why2.text, "ftp://u:***@h"));
+  ASSERT_TRUE(!contains(why2.text, "0000"));
+  snprintf(long_pw, sizeof long_pw, "s=ftp://u:%0120d@h", 7);
+  ASSERT_EQ_INT(config_set(&c, "upstream", "direct", "t", &why), 0);
+  ASSERT_EQ_INT(config_set(&c, "meta", "memory", "t", &why), 0);
+  ASSERT_EQ_INT(config_set(&c, "sumdb", long_pw, "t", &why), 0);
+  ASSERT_EQ_INT(config_check(&c, &why2), ERR_CONFIG);
+  ASSERT_TRUE(contains(why2.text, "sumdb"));
+  ASSERT_TRUE(!contains(why2.text, "0000"));
   /* Reasons mask the same way. */
   ASSERT_EQ_INT(config_set(&c, "meta", "redis://:hunter2@h\x01", "t", &why),
                 ERR_CONFIG);
