@@ -11,8 +11,8 @@ run: deps build
 	./$(BUILD)/gomirror
 
 test: deps-test build build-san
-	cd $(BUILD) && ctest --output-on-failure
-	cd $(BUILD_SAN) && ctest --output-on-failure
+	cd $(BUILD) && ctest --output-on-failure -j2
+	cd $(BUILD_SAN) && ctest --output-on-failure -j2
 	$(MAKE) fuzz
 
 deps:

@@ -15,6 +15,7 @@ struct config {
   char *storage;          /* fs:///abs, fs://./rel, s3://bucket/prefix */
   char *meta;             /* memory | redis://... */
   char *sumdb;            /* name=url,name=url */
+  int sumdb_verify;       /* check fetched hashes against the first sumdb */
   long list_ttl;          /* seconds */
   long negative_ttl;      /* seconds */
   char *log_format;       /* text | json */

@@ -8,12 +8,14 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "fetch.h"
+#include "hash1.h"
 #include "http.h"
 #include "modpath.h"
 #include "semver.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
+#include "sumdb.h"
 #include "upstream.h"
 #include "validate.h"
 
@@ -97,6 +99,60 @@ static int spool_open(struct server *srv, struct spool *s) {
   return 0;
 }
 
+/* --- checksum database -------------------------------------------------- */
+
+/* Checks fetched bytes against the first checksum database before they are
+ * stored, so a corrupt or tampered upstream answer is refused instead of
+ * being cached for good. mod is NULL when no .mod was fetched, zip_path
+ * NULL when no zip was. A database that cannot answer (unreachable, or one
+ * that does not know the module) skips the check with a warning: the go
+ * command still verifies on its side, and the proxy keeps working when the
+ * database is out of reach. */
+static int verify_sums(struct req *r, const struct modreq *m, const char *mod,
+                       size_t modlen, const char *zip_path,
+                       struct reason *why) {
+  struct server *srv = r->srv;
+  if (!srv->cfg->sumdb_verify || srv->sumdbs->n == 0)
+    return 0;
+  const struct sumdb_entry *db = &srv->sumdbs->v[0];
+  char rest[KEY_MAX];
+  snprintf(rest, sizeof rest, "lookup/%s@%s", m->module_esc, m->version_esc);
+  struct buf body;
+  buf_init(&body, 1u << 20);
+  struct reason lwhy = {{0}};
+  int hit;
+  int rc = sumdb_fetch(srv, r->w, db, rest, 1, &body, &hit, &lwhy);
+  if (rc) {
+    log_warn("not verified against %s: %s@%s: %s", db->name, m->module,
+             m->version, reason_text(&lwhy, rc));
+    buf_free(&body);
+    return 0;
+  }
+  char want_zip[HASH1_LEN], want_mod[HASH1_LEN], got[HASH1_LEN];
+  hash1_from_lookup(body.data, body.len, m->module, m->version, want_zip,
+                    want_mod);
+  buf_free(&body);
+  if (mod && want_mod[0]) {
+    hash1_mod(mod, modlen, got);
+    if (strcmp(got, want_mod) != 0)
+      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                        "checksum mismatch: upstream %s@%s/go.mod has %s, "
+                        "%s says %s",
+                        m->module, m->version, got, db->name, want_mod);
+  }
+  if (zip_path && want_zip[0]) {
+    rc = hash1_zip(zip_path, got, why);
+    if (rc)
+      return rc;
+    if (strcmp(got, want_zip) != 0)
+      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                        "checksum mismatch: upstream %s@%s zip has %s, %s "
+                        "says %s",
+                        m->module, m->version, got, db->name, want_zip);
+  }
+  return 0;
+}
+
 /* --- immutable versions ------------------------------------------------ */
 
 static int exists(struct server *srv, const char *key) {
@@ -157,12 +213,18 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
                  m->module, m->version);
     if (rc)
       goto out;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", sp.fd);
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", sp.fd);
+  if (need_zip) {
     rc = validate_zip(path, m->module, m->version, why);
     if (rc)
       goto out;
   }
+  rc = verify_sums(r, m, have_info ? NULL : mod.data, mod.len,
+                   need_zip ? path : NULL, why);
+  if (rc)
+    goto out;
   /* Commit: .mod and .zip first, .info last; .info marks the version. */
   if (!have_info) {
     rc = storage_put_buf(srv->store, mod_key, mod.data, mod.len);

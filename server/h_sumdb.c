@@ -204,6 +204,39 @@ static int decode_rest(char *s) {
   return 0;
 }
 
+int sumdb_fetch(struct server *srv, struct worker *w,
+                const struct sumdb_entry *db, const char *rest, int immutable,
+                struct buf *out, int *hit, struct reason *why) {
+  struct buf key;
+  buf_init(&key, 4096);
+  int rc = buf_appendf(&key, "sumdb/%s/%s", db->name, rest);
+  if (rc)
+    return rc;
+  *hit = 0;
+  if (immutable && storage_get_buf(srv->store, key.data, out) == 0) {
+    *hit = 1;
+    buf_free(&key);
+    return 0;
+  }
+  buf_reset(out);
+  struct buf url;
+  buf_init(&url, 4096);
+  rc = buf_appendf(&url, "%s/%s", db->url, rest);
+  if (!rc) {
+    struct up_sink sink = {sink_buf, sink_reset, out};
+    long status;
+    rc = upstream_get_url(w->curl, url.data, db->shown,
+                          srv->cfg->connect_timeout, srv->cfg->fetch_timeout,
+                          &sink, &status, why);
+    atomic_fetch_add(&srv->upstream_fetches, 1);
+  }
+  if (!rc && immutable)
+    storage_put_buf(srv->store, key.data, out->data, out->len);
+  buf_free(&url);
+  buf_free(&key);
+  return rc;
+}
+
 int h_sumdb(struct req *r) {
   struct server *srv = r->srv;
   const char *p = r->path + strlen("/sumdb/");
@@ -236,39 +269,15 @@ int h_sumdb(struct req *r) {
   const char *ctype = kind == SUMDB_TILE ? "application/octet-stream"
                                          : CT_TEXT;
   int immutable = kind == SUMDB_LOOKUP || (kind == SUMDB_TILE && !partial);
-  char key[2300];
-  snprintf(key, sizeof key, "sumdb/%s/%s", db->name, rest);
   struct buf body;
   buf_init(&body, SUMDB_BODY_MAX);
-  if (immutable && storage_get_buf(srv->store, key, &body) == 0) {
-    r->cache = "hit";
-    int st = http_send(r, 200, ctype, CACHE_IMMUTABLE, NULL, body.data,
-                       body.len);
-    buf_free(&body);
-    return st;
-  }
-  buf_reset(&body);
-  r->cache = "miss";
-  struct buf url;
-  buf_init(&url, 4096);
-  rc = buf_appendf(&url, "%s/%s", db->url, rest);
-  if (rc) {
-    buf_free(&body);
-    return http_fail(r, rc, NULL);
-  }
-  struct up_sink sink = {sink_buf, sink_reset, &body};
-  long status;
-  rc = upstream_get_url(r->w->curl, url.data, db->shown,
-                        srv->cfg->connect_timeout, srv->cfg->fetch_timeout,
-                        &sink, &status, &why);
-  buf_free(&url);
-  atomic_fetch_add(&srv->upstream_fetches, 1);
+  int hit = 0;
+  rc = sumdb_fetch(srv, r->w, db, rest, immutable, &body, &hit, &why);
+  r->cache = hit ? "hit" : "miss";
   char lkey[300];
   snprintf(lkey, sizeof lkey, "sumdb-latest:%s", db->name);
   if (rc == 0) {
-    if (immutable)
-      storage_put_buf(srv->store, key, body.data, body.len);
-    else if (kind == SUMDB_LATEST)
+    if (kind == SUMDB_LATEST)
       srv->meta->ops->cache_put(srv->meta, lkey, body.data, body.len);
     int st = http_send(r, 200, ctype, immutable ? CACHE_IMMUTABLE : CACHE_NONE,
                        NULL, body.data, body.len);

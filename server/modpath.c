@@ -32,9 +32,15 @@ static const char *show(struct shown *sh, const char *s, size_t n) {
   return sh->s;
 }
 
-static int is_lower(char c) { return c >= 'a' && c <= 'z'; }
-static int is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_lower(char c) {
+  return c >= 'a' && c <= 'z';
+}
+static int is_upper(char c) {
+  return c >= 'A' && c <= 'Z';
+}
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 /* x/mod firstPathOK: the first element is a lower-case LDH domain name. */
 static int first_ok(char c) {
@@ -297,8 +303,7 @@ static int check_major(const char *path, size_t pn, const char *v,
   split_path_version(path, pn, &prefix_n);
   const char *pm = path + prefix_n;
   size_t pmn = pn - prefix_n;
-  if (pmn >= 9 && pm[0] == '.' &&
-      memcmp(pm + pmn - 9, "-unstable", 9) == 0)
+  if (pmn >= 9 && pm[0] == '.' && memcmp(pm + pmn - 9, "-unstable", 9) == 0)
     pmn -= 9;
   char m[VERSION_MAX + 2];
   semver_major(v, m, sizeof m);
@@ -398,8 +403,8 @@ static int validate_raw(const char *raw, struct reason *why) {
     if (c == '\0')
       return reason_set(why, ERR_INVALID, "NUL byte in request path");
     if (c < 0x20 || c == 0x7f)
-      return reason_set(why, ERR_INVALID,
-                        "control byte 0x%02x in request path", c);
+      return reason_set(why, ERR_INVALID, "control byte 0x%02x in request path",
+                        c);
     if (c >= 0x80)
       return reason_set(why, ERR_INVALID, "non-ASCII byte in request path");
     if (c == '\\')
@@ -471,8 +476,8 @@ static int parse(const char *raw, struct modreq *out, struct reason *why) {
     while (q > 0 && raw[q - 1] != '/')
       q--;
     char parent[4];
-    if (p == 0 || decode_span(raw + q, p - q, parent, sizeof parent, NULL) !=
-                      2 ||
+    if (p == 0 ||
+        decode_span(raw + q, p - q, parent, sizeof parent, NULL) != 2 ||
         strcmp(parent, "@v") != 0)
       return reason_set(why, ERR_NOT_FOUND,
                         "not a module proxy path (want <module>/@v/list, "
@@ -510,8 +515,7 @@ static int parse(const char *raw, struct modreq *out, struct reason *why) {
                         "send them as '!' + lower case",
                         show(&sh, esc, ml));
   size_t len;
-  const char *bad =
-      unescape_n(esc, ml, out->module, sizeof out->module, &len);
+  const char *bad = unescape_n(esc, ml, out->module, sizeof out->module, &len);
   if (bad)
     return reason_set(why, ERR_INVALID,
                       "invalid escaped module path \"%s\": %s",
@@ -548,9 +552,8 @@ static int parse(const char *raw, struct modreq *out, struct reason *why) {
   /* An .info query is immutable only when the go command itself would
    * insist on an exact answer: canonical and matching the path's major
    * version (modfetch/proxy.go Stat). */
-  out->canonical =
-      immutable || modpath_check_version(out->module, out->version, 1,
-                                         NULL) == 0;
+  out->canonical = immutable || modpath_check_version(out->module, out->version,
+                                                      1, NULL) == 0;
   rc = modpath_escape_version(out->version, out->version_esc,
                               sizeof out->version_esc);
   if (rc)

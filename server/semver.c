@@ -20,7 +20,9 @@ struct sv {
   int short_form; /* "v1" or "v1.2": valid but not canonical */
 };
 
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 static int is_ident(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || is_digit(c) ||
@@ -270,7 +272,9 @@ int semver_is_prerelease(const char *v) {
   return v && sv_parse(v, strlen(v), &p) && p.pren > 0;
 }
 
-int semver_is_pseudo(const char *v) { return v && pseudo_n(v, strlen(v)); }
+int semver_is_pseudo(const char *v) {
+  return v && pseudo_n(v, strlen(v));
+}
 
 void semver_major(const char *v, char *out, size_t cap) {
   struct sv p;

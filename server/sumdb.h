@@ -32,4 +32,16 @@ int sumdb_parse_rest(const char *rest, enum sumdb_kind *kind, int *partial,
                      char *mod, size_t mod_cap, char *ver, size_t ver_cap,
                      struct reason *why);
 
+struct server;
+struct worker;
+struct buf;
+
+/* The body of "<db>/<rest>" (rest as after "/sumdb/<name>/", e.g.
+ * "lookup/<escaped path>@<escaped version>"). When immutable, it is served
+ * from storage if there and stored after a successful fetch; *hit says
+ * which. Returns 0, ERR_NOT_FOUND/ERR_GONE, ERR_UPSTREAM(_TIMEOUT). */
+int sumdb_fetch(struct server *srv, struct worker *w,
+                const struct sumdb_entry *db, const char *rest, int immutable,
+                struct buf *out, int *hit, struct reason *why);
+
 #endif

@@ -35,8 +35,10 @@ static const char *show(char *out, size_t cap, const char *s, size_t n) {
     /* Keep room for "..." and the NUL unless this is the last byte. */
     size_t reserve = i + 1 < n ? 4 : 1;
     if (o + need + reserve > cap) {
-      if (o + 4 <= cap)
-        memcpy(out + o, "...", 3), o += 3;
+      if (o + 4 <= cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+      }
       break;
     }
     if (plain) {
@@ -131,13 +133,14 @@ struct fold_range {
   int32_t delta;
 };
 
-/* The two tables below are generated from Go 1.19's unicode package
- * (Unicode 13.0.0) by a small Go program: letter_ranges is unicode.IsLetter
- * above U+007F (what module.fileNameOK allows beyond ASCII); fold_ranges maps
- * each rune to the smallest rune of its unicode.SimpleFold orbit, which is
- * what zip.strToFold compares. Porting them, rather than folding ASCII only,
- * matters: Go treats "ſ" (U+017F) as "s" and the Kelvin sign as "k", so
- * "ſrc/a.go" and "src/a.go" collide. */
+/* The two tables below were generated from Go 1.19's unicode package
+ * (Unicode 13.0.0) by looping over every rune: letter_ranges holds the runs
+ * of unicode.IsLetter above U+007F (what module.fileNameOK allows beyond
+ * ASCII); fold_ranges maps each rune to the smallest rune of its
+ * unicode.SimpleFold orbit, which is what zip.strToFold compares, as runs of
+ * (lo, hi, stride, delta). Checked rune by rune against Go. Folding ASCII
+ * only would not do: Go folds "ſ" (U+017F) to "s" and the Kelvin sign to
+ * "k", so "ſrc/a.go" and "src/a.go" collide. */
 static const uint32_t letter_ranges[][2] = {
     {0xAA, 0xAA},       {0xB5, 0xB5},       {0xBA, 0xBA},
     {0xC0, 0xD6},       {0xD8, 0xF6},       {0xF8, 0x2C1},
@@ -548,7 +551,8 @@ static int digits(const char *s, size_t n, int *out) {
   return 1;
 }
 
-/* RFC 3339 date-time as every Go release parses it for time.Time's JSON:
+/* RFC 3339 date-time in the strict form every Go release accepts for
+ * time.Time's JSON:
  * YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), upper-case T and Z, real
  * calendar days, no leap second (Go rejects second 60). */
 static int is_rfc3339(const char *s, size_t n) {
@@ -861,36 +865,46 @@ static void arena_free(struct arena *a) {
   }
 }
 
+/* One path element of the names seen so far: a trie keyed by (parent,
+ * folded element), so a deep name costs time linear in its length, where a
+ * map of whole paths (as Go keeps) costs its length squared. */
 struct cc_node {
-  const char *fold, *orig;
-  size_t fold_len, orig_len;
+  const struct cc_node *parent; /* NULL at the module root */
+  const char *fold;             /* this element, folded */
+  size_t fold_len;
+  const char *path; /* the original name of the entry that added the node */
+  size_t elem, end; /* this element is path[elem..end) */
   int is_dir;
 };
 
 static int cc_cmp(const void *x, const void *y) {
   const struct cc_node *a = x, *b = y;
-  size_t n = a->fold_len < b->fold_len ? a->fold_len : b->fold_len;
-  int c = memcmp(a->fold, b->fold, n);
-  if (c)
-    return c;
-  return (a->fold_len > b->fold_len) - (a->fold_len < b->fold_len);
+  if (a->parent != b->parent)
+    return (uintptr_t)a->parent < (uintptr_t)b->parent ? -1 : 1;
+  if (a->fold_len != b->fold_len)
+    return a->fold_len < b->fold_len ? -1 : 1;
+  return memcmp(a->fold, b->fold, a->fold_len);
 }
 
 static void cc_keep(void *node) {
   (void)node;
 }
 
-/* A balanced tree (tsearch) rather than a hash set: O(log n) per name
+/* A balanced tree (tsearch) rather than a hash set: O(log n) per element
  * whatever names a hostile upstream picks. */
 struct collisions {
   void *root;
   struct arena arena;
-  struct cc_node *spare; /* allocated but not yet in the tree */
+  struct cc_node *spare; /* allocated, not yet in the tree */
 };
 
+enum cc_problem { CC_OK, CC_COLLISION, CC_FILE_AND_DIR, CC_MULTIPLE };
+
 /* zip.collisionChecker.check for name p[0..n) (valid UTF-8) and its parent
- * directories. Returns 0, ERR_NOMEM, or ERR_BAD_UPSTREAM_DATA with the
- * problem written to problem. */
+ * directories. Go checks the name, then each parent, and reports the first
+ * problem; we walk down from the root instead and keep the deepest problem,
+ * which is the same one. Returns 0, ERR_NOMEM, or ERR_BAD_UPSTREAM_DATA with
+ * the problem written to problem. */
 static int cc_check(struct collisions *cc, const char *p, size_t n, int is_dir,
                     char *problem, size_t cap) {
   char *orig = arena_alloc(&cc->arena, 2 * n + 2);
@@ -902,53 +916,71 @@ static int cc_check(struct collisions *cc, const char *p, size_t n, int is_dir,
   size_t fold_n = fold_string(p, n, fold);
   fold[fold_n] = '\0';
 
-  /* Walk from the full name up through each parent: "a/b/c", "a/b", "a".
-   * Folding maps '/' to itself, so parents are prefixes of both strings. */
-  size_t on = n, fn = fold_n;
-  for (;;) {
+  enum cc_problem found_problem = CC_OK;
+  const struct cc_node *other = NULL, *parent = NULL;
+  size_t problem_end = 0;
+  int same_so_far = 1;
+  /* Folding maps '/' to itself: the k-th element of fold is the fold of
+   * the k-th element of orig. */
+  size_t os = 0, fs = 0;
+  while (os < n) {
+    size_t oe = os, fe = fs;
+    while (oe < n && orig[oe] != '/')
+      oe++;
+    while (fe < fold_n && fold[fe] != '/')
+      fe++;
+    int level_dir = oe < n ? 1 : is_dir;
     if (!cc->spare && !(cc->spare = arena_alloc(&cc->arena, sizeof *cc->spare)))
       return ERR_NOMEM;
     struct cc_node *nn = cc->spare;
-    *nn = (struct cc_node){fold, orig, fn, on, is_dir};
-    struct cc_node **found = tsearch(nn, &cc->root, cc_cmp);
-    if (!found)
+    *nn = (struct cc_node){parent, fold + fs, fe - fs, orig, os, oe, level_dir};
+    struct cc_node **hit = tsearch(nn, &cc->root, cc_cmp);
+    if (!hit)
       return ERR_NOMEM;
-    struct cc_node *other = *found;
-    if (other == nn) {
-      cc->spare = NULL;
+    if (*hit == nn) {
+      cc->spare = NULL; /* now in the tree */
+      parent = nn;
     } else {
-      char a[SHOW_MAX], b[SHOW_MAX];
-      if (other->orig_len != on || memcmp(other->orig, orig, on) != 0) {
-        snprintf(problem, cap,
-                 "case-insensitive file name collision: \"%s\" and \"%s\"",
-                 show(a, sizeof a, other->orig, other->orig_len),
-                 show(b, sizeof b, orig, on));
-        return ERR_BAD_UPSTREAM_DATA;
+      const struct cc_node *o = *hit;
+      /* Go compares whole original paths; the elements above matched. */
+      if (o->end - o->elem != oe - os ||
+          memcmp(o->path + o->elem, orig + os, oe - os) != 0)
+        same_so_far = 0;
+      enum cc_problem level = !same_so_far             ? CC_COLLISION
+                              : o->is_dir != level_dir ? CC_FILE_AND_DIR
+                              : !level_dir             ? CC_MULTIPLE
+                                                       : CC_OK;
+      if (level != CC_OK) {
+        found_problem = level;
+        other = o;
+        problem_end = oe;
       }
-      if (other->is_dir != is_dir) {
-        snprintf(problem, cap, "entry \"%s\" is both a file and a directory",
-                 show(a, sizeof a, orig, on));
-        return ERR_BAD_UPSTREAM_DATA;
-      }
-      if (!is_dir) {
-        snprintf(problem, cap, "multiple entries for file \"%s\"",
-                 show(a, sizeof a, orig, on));
-        return ERR_BAD_UPSTREAM_DATA;
-      }
-      /* The same directory again: its parents were checked when it was
-       * first added, so stop here (Go walks on and finds nothing new). */
-      return 0;
+      parent = o;
     }
-    while (on > 0 && orig[on - 1] != '/')
-      on--;
-    while (fn > 0 && fold[fn - 1] != '/')
-      fn--;
-    if (on == 0)
-      return 0;
-    on--; /* drop the slash */
-    fn--;
-    is_dir = 1;
+    os = oe + 1;
+    fs = fe + 1;
   }
+
+  char a[SHOW_MAX], b[SHOW_MAX];
+  switch (found_problem) {
+  case CC_OK:
+    return 0;
+  case CC_COLLISION:
+    snprintf(problem, cap,
+             "case-insensitive file name collision: \"%s\" and \"%s\"",
+             show(a, sizeof a, other->path, other->end),
+             show(b, sizeof b, orig, problem_end));
+    break;
+  case CC_FILE_AND_DIR:
+    snprintf(problem, cap, "entry \"%s\" is both a file and a directory",
+             show(a, sizeof a, orig, problem_end));
+    break;
+  case CC_MULTIPLE:
+    snprintf(problem, cap, "multiple entries for file \"%s\"",
+             show(a, sizeof a, orig, problem_end));
+    break;
+  }
+  return ERR_BAD_UPSTREAM_DATA;
 }
 
 static void cc_free(struct collisions *cc) {
@@ -987,8 +1019,9 @@ static int check_entry(const char *prefix, size_t plen, const zip_stat_t *st,
   const char *rel = name + plen;
   size_t rn = n - plen;
   /* HashZip opens every entry, directories included, so every entry's
-   * method must be one archive/zip can read; it ignores the encryption
-   * flag and would then fail on the CRC. */
+   * method must be one archive/zip can read. archive/zip ignores the
+   * encryption flag and reads ciphertext as data, failing the CRC; we refuse
+   * the flag outright (stricter than Go only if the flag lies). */
   if (st->comp_method != ZIP_CM_STORE && st->comp_method != ZIP_CM_DEFLATE)
     return reason_set(why, ERR_BAD_UPSTREAM_DATA,
                       "zip entry \"%s\": unsupported compression method %u",
@@ -1091,13 +1124,20 @@ int validate_zip(const char *zip_path, const char *module, const char *version,
                     (long long)sb.st_size, VALIDATE_ZIP_MAX);
     goto out;
   }
+  /* zip_fdopen works on a dup and leaves fd open when it fails. */
   int zerr = 0;
   za = zip_fdopen(fd, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+  if (!za && zerr == ZIP_ER_EXISTS) {
+    /* CHECKCONS refuses any repeated name, but only after its consistency
+     * checks passed. Go allows a repeated directory entry, so read the
+     * names without it and let cc_check refuse repeated files. */
+    za = zip_fdopen(fd, ZIP_RDONLY, &zerr);
+  }
   if (!za) {
     rc = zip_open_error(zerr, why);
     goto out;
   }
-  fd = -1; /* owned by za now */
+  fd = -1; /* closed by zip_fdopen on success */
 
   zip_int64_t count = zip_get_num_entries(za, 0);
   uint64_t total = 0;

@@ -103,20 +103,30 @@ def port_open(port, host="127.0.0.1"):
 # ------------------------------------------------------------ processes
 
 _LIVE = set()
+_TMPDIRS = []  # removed at exit unless kept
 
 
 def _stop_all():
     for p in list(_LIVE):
-        p.stop()
+        p.terminate()
+    for p in list(_LIVE):
+        p.stop(grace=0.25)
+
+
+def _remove_tmpdirs():
+    while _TMPDIRS:
+        fixtures.rmtree(_TMPDIRS.pop())
 
 
 def _on_signal(signum, _frame):
     _stop_all()
+    _remove_tmpdirs()
     sys.stderr.write(f"harness: killed by signal {signum}\n")
     os._exit(128 + signum)
 
 
-atexit.register(_stop_all)
+atexit.register(_remove_tmpdirs)
+atexit.register(_stop_all)  # runs first
 for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_sig, _on_signal)
 
@@ -213,6 +223,14 @@ class Proc:
     def kill(self):
         self.stop(sig=signal.SIGKILL, grace=0)
 
+    def terminate(self):
+        """Send SIGTERM to the process group without waiting."""
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
     def __enter__(self):
         if self.popen is None:
             self.start()
@@ -304,9 +322,34 @@ class T:
         self.procs.append(proc)
         return proc.start()
 
-    def cleanup(self):
+    def sanitizer_reports(self):
+        """Lines where ASan, LSan or UBSan reported on a gomirror of this
+        test (the sanitizer build runs the same suite)."""
+        found = []
+        for p in self.procs:
+            if p.name != "gomirror" or not os.path.exists(p.output):
+                continue
+            with open(p.output, errors="replace") as f:
+                for line in f:
+                    if "Sanitizer" in line or "runtime error:" in line:
+                        found.append(f"{p.output}: {line.strip()}")
+        return found
+
+    def cleanup(self, grace=0.25):
+        """SIGTERM every process of the test at once, SIGKILL what is left
+        after grace seconds (tests that check graceful shutdown call
+        proc.stop(grace=...) themselves)."""
+        for p in self.procs:
+            p.terminate()
+        deadline = time.time() + grace
+        for p in self.procs:
+            if p.popen is not None:
+                try:
+                    p.popen.wait(max(0.0, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    pass
         for p in reversed(self.procs):
-            p.stop()
+            p.stop(grace=0)
 
     # -- servers --------------------------------------------------------
 
@@ -533,8 +576,9 @@ def main(argv=None):
     if not setup_error and not (runner.binary and os.access(runner.binary, os.X_OK)):
         setup_error = f"gomirror binary not found or not executable: {args.binary}"
     if not setup_error:
+        bindir = os.path.dirname(runner.binary)
         cache = args.fixtures or os.environ.get("GOMIRROR_FIXTURES") or \
-            os.path.join(os.path.dirname(runner.binary), "fixtures")
+            os.path.join(bindir, "fixtures")
         try:
             t0 = time.time()
             runner.fixtures = fixtures.ensure(cache, log=_log)
@@ -548,6 +592,8 @@ def main(argv=None):
         return sys.exit(1)
 
     runner.tmp = tempfile.mkdtemp(prefix="gomirror-it-")
+    if not args.keep:
+        _TMPDIRS.append(runner.tmp)  # removed even if the runner dies
     passed = failed = 0
     for name, fn in tests:
         t = T(runner, name)
@@ -563,15 +609,25 @@ def main(argv=None):
                 if p.name == "gomirror":
                     _log(f"--- {p.name} log ({p.output}), last lines:\n{tail(p.output, 25)}")
         else:
-            passed += 1
-            _log(f"PASS {name} ({time.time() - t0:.1f}s)")
+            # gomirror exits in milliseconds on SIGTERM; waiting for it lets
+            # LeakSanitizer run at exit in the sanitizer build.
+            t.cleanup(grace=5)
+            reports = t.sanitizer_reports()
+            if reports:
+                failed += 1
+                _log(f"FAIL {name}: sanitizer report:\n" + "\n".join(reports[:20]))
+            else:
+                passed += 1
+                _log(f"PASS {name} ({time.time() - t0:.1f}s)")
         finally:
             t.cleanup()
     _stop_all()
     if failed or args.keep:
+        if runner.tmp in _TMPDIRS:
+            _TMPDIRS.remove(runner.tmp)
         _log(f"temporary files kept in {runner.tmp}")
     else:
-        fixtures.rmtree(runner.tmp)
+        _remove_tmpdirs()
     _log(f"total {time.time() - t_start:.1f}s")
     _log(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed or not tests else 0)

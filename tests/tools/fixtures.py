@@ -362,7 +362,7 @@ def build(out):
     os.makedirs(tmp)
     env = base_env(tmp)
     gitdir = os.path.join(out, "git")
-    gitconfig = os.path.join(out, "gitconfig")
+    gitconfig = os.path.join(tmp, "gitconfig")  # out/gitconfig is written by ensure()
     with open(gitconfig, "w") as f:
         f.write(gogetproxy.git_config_text(gitdir, HOSTS))
     env["GIT_CONFIG_GLOBAL"] = gitconfig
@@ -480,6 +480,7 @@ def ensure(cache_dir=None, force=False, log=None):
                 log(f"building fixtures into {final} ...")
             rmtree(final)
             partial = tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir)
+            os.chmod(partial, 0o755)
             try:
                 build(partial)
                 os.rename(partial, final)
@@ -491,7 +492,20 @@ def ensure(cache_dir=None, force=False, log=None):
                 if name != key and not name.startswith(".") and len(name) == 16:
                     rmtree(os.path.join(cache_dir, name))
         with open(os.path.join(final, "manifest.json")) as f:
-            return absolutize(json.load(f), final)
+            m = absolutize(json.load(f), final)
+        # The git config names the repositories by absolute path: (re)write
+        # it for where the build lives now.
+        text = gogetproxy.git_config_text(m["gitdir"], m["hosts"])
+        try:
+            with open(m["gitconfig"]) as f:
+                current = f.read()
+        except FileNotFoundError:
+            current = None
+        if current != text:
+            with open(m["gitconfig"] + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(m["gitconfig"] + ".tmp", m["gitconfig"])
+        return m
 
 
 def main():

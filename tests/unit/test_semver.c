@@ -107,7 +107,9 @@ static void test_is_canonical(void) {
   }
 }
 
-static int sign(int x) { return x < 0 ? -1 : x > 0; }
+static int sign(int x) {
+  return x < 0 ? -1 : x > 0;
+}
 
 static void test_compare_table(void) {
   for (size_t i = 0; i < NTABLE; i++)
@@ -170,8 +172,7 @@ static const char *const pseudo_table[][2] = {
     {"", "v2.0.0-20060102150405-hash"},
     {"v0.0.0", "v0.0.1-0.20060102150405-hash"},
     {"v1.2.3", "v1.2.4-0.20060102150405-hash"},
-    {"v1.2.99999999999999999",
-     "v1.2.100000000000000000-0.20060102150405-hash"},
+    {"v1.2.99999999999999999", "v1.2.100000000000000000-0.20060102150405-hash"},
     {"v1.2.3-pre", "v1.2.3-pre.0.20060102150405-hash"},
     {"v1.3.0-pre", "v1.3.0-pre.0.20060102150405-hash"},
     {"v0.0.0--", "v0.0.0--.0.20060102150405-hash"},
@@ -293,8 +294,7 @@ static void test_merge_dedupe_and_time(void) {
   struct buf out;
   /* A line with a time beats one without, wherever it comes from. */
   ASSERT_EQ_INT(merge("v1.0.0\nv1.1.0 2020-01-02T03:04:05Z\nv1.0.0\n",
-                      "v1.0.0 2019-01-01T00:00:00Z\nv1.1.0\n",
-                      &out),
+                      "v1.0.0 2019-01-01T00:00:00Z\nv1.1.0\n", &out),
                 0);
   ASSERT_EQ_STR(buf_cstr(&out), "v1.0.0 2019-01-01T00:00:00Z\n"
                                 "v1.1.0 2020-01-02T03:04:05Z\n");
@@ -311,9 +311,9 @@ static void test_merge_whitespace(void) {
   struct buf out;
   /* CRLF, tabs, leading blanks and extra fields, as strings.Fields sees
    * them. */
-  ASSERT_EQ_INT(merge("  v1.0.0\t2020-01-01T00:00:00Z extra\r\nv1.1.0\r\n",
-                      NULL, &out),
-                0);
+  ASSERT_EQ_INT(
+      merge("  v1.0.0\t2020-01-01T00:00:00Z extra\r\nv1.1.0\r\n", NULL, &out),
+      0);
   ASSERT_EQ_STR(buf_cstr(&out), "v1.0.0 2020-01-01T00:00:00Z\nv1.1.0\n");
   buf_free(&out);
 }
@@ -365,17 +365,16 @@ static void test_latest(void) {
                 0);
   ASSERT_EQ_STR(v, "v1.10.0");
   /* No release: the highest pre-release. */
-  ASSERT_EQ_INT(latest("v1.0.0-rc.1\nv1.0.0-rc.2 2020-01-01T00:00:00Z\n", v,
-                       sizeof v),
-                0);
+  ASSERT_EQ_INT(
+      latest("v1.0.0-rc.1\nv1.0.0-rc.2 2020-01-01T00:00:00Z\n", v, sizeof v),
+      0);
   ASSERT_EQ_STR(v, "v1.0.0-rc.2");
   /* Pseudo-versions and junk never count. */
-  ASSERT_EQ_INT(latest("v0.0.0-20191109021931-daa7c04131f5\nmaster\n", v,
-                       sizeof v),
-                ERR_NOT_FOUND);
-  ASSERT_EQ_INT(latest("v0.0.0-20191109021931-daa7c04131f5\nv0.1.0\n", v,
-                       sizeof v),
-                0);
+  ASSERT_EQ_INT(
+      latest("v0.0.0-20191109021931-daa7c04131f5\nmaster\n", v, sizeof v),
+      ERR_NOT_FOUND);
+  ASSERT_EQ_INT(
+      latest("v0.0.0-20191109021931-daa7c04131f5\nv0.1.0\n", v, sizeof v), 0);
   ASSERT_EQ_STR(v, "v0.1.0");
   ASSERT_EQ_INT(latest("", v, sizeof v), ERR_NOT_FOUND);
   ASSERT_EQ_INT(latest(NULL, v, sizeof v), ERR_NOT_FOUND);
