@@ -116,11 +116,12 @@ osd crush update on start = true
 rgw data = {w}/rgw/$cluster-$id
 rgw pool default pg num = 8
 rgw_rados_pool_pg_num_min = 8
+rgw gc obj min wait = 60
+rgw gc processor period = 30
 
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:{rgw_port} tcp_nodelay=1
 rgw thread pool size = {rgw_threads}
-rgw dns name = 127.0.0.1
 log file = {w}/log/$cluster-$name.log
 """
 
@@ -384,6 +385,11 @@ class RGW:
 
     def _start(self, deadline):
         w = self.workdir
+        # A new cluster each start (memstore data dies with the OSD anyway):
+        # drop what a previous start() in this workdir left; logs are kept.
+        for d in ("run", "mon", "osd", "rgw", "crash"):
+            shutil.rmtree(self._path(d), ignore_errors=True)
+        self.fsid = str(uuid.uuid4())
         for d in ("run", "log", "crash", "mon", "osd/ceph-0", "rgw"):
             os.makedirs(self._path(d), exist_ok=True)
         self.mon_port, self.rgw_port = free_port(), free_port()
@@ -568,7 +574,7 @@ def selftest(keep=False):
             return [l for l in r.stdout.splitlines()
                     if any(f"pid={p}," in l for p in pids)]
         ls = listening()
-        bad = [l for l in ls if "127.0.0.1:" not in l.split()[2]]
+        bad = [l for l in ls if not l.split()[3].startswith("127.0.0.1:")]
         check("daemons listen only on 127.0.0.1", ls and not bad, "\n".join(bad or ["no sockets"]))
 
         src = os.path.join(tmp, "blob")

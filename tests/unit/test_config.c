@@ -535,12 +535,13 @@ static void test_print(void) {
   ASSERT_TRUE(contains(text, "private = \"\"\n"));
   ASSERT_TRUE(contains(text, "list_ttl = 60\n"));
   ASSERT_TRUE(contains(text, "threads = 50\n"));
+  ASSERT_TRUE(contains(text, "sumdb_verify = true\n"));
   ASSERT_TRUE(contains(text, "config = \"\"\n"));
   /* One line per key, each "key = value". */
   int lines = 0;
   for (char *p = text; p && *p; p++)
     lines += *p == '\n';
-  ASSERT_EQ_INT(lines, 15);
+  ASSERT_EQ_INT(lines, 16);
   free(text);
 
   ASSERT_EQ_INT(
