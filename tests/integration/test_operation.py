@@ -172,8 +172,14 @@ def test_access_log(t):
     gm.get(f"/{MOD}/@v/{v}.mod")
     gm.get(f"/{MOD}/@v/{v}.mod")
     gm.get("/example.com/Nope/@v/list")
-    with open(gm.log) as f:
-        lines = [l for l in f.read().splitlines() if " access " in l]
+    # The line is written just after the response leaves: wait for it.
+    deadline = time.time() + 5
+    while True:
+        with open(gm.log) as f:
+            lines = [l for l in f.read().splitlines() if " access " in l]
+        if any("Nope" in l for l in lines) or time.time() > deadline:
+            break
+        time.sleep(0.05)
     mods = [l for l in lines if f"/{MOD}/@v/{v}.mod" in l]
     eq(len(mods), 2, "access lines for .mod")
     check(re.search(r"access GET \S+ 200 \d+ [\d.]+ms miss$", mods[0]), f"first: {mods[0]}")

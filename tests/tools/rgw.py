@@ -64,6 +64,7 @@ BINARIES = {
     "radosgw": "radosgw",
     "radosgw-admin": "radosgw",
     "monmaptool": "ceph-common",
+    "osdmaptool": "ceph-common",
     "ceph-authtool": "ceph-common",
     "ceph": "ceph-common",
 }
@@ -112,7 +113,8 @@ osd objectstore = memstore
 memstore device bytes = {device_bytes}
 osd max object name len = 460
 osd max object namespace len = 64
-osd crush update on start = true
+osd crush update on start = false
+osd class update on start = false
 rgw data = {w}/rgw/$cluster-$id
 rgw pool default pg num = 8
 rgw_rados_pool_pg_num_min = 8
@@ -414,23 +416,25 @@ class RGW:
         self._run([_bin("ceph-authtool"), keyring, "--gen-key", "-n", "client.admin",
                    "--cap", "mon", "allow *", "--cap", "osd", "allow *",
                    "--cap", "mgr", "allow *"], what="ceph-authtool client.admin")
-        monmap = self._path("monmap")
+        monmap, osdmap = self._path("monmap"), self._path("osdmap")
         self._run([_bin("monmaptool"), "--create", "--clobber", "--fsid", self.fsid,
                    "--addv", "a", f"[v1:127.0.0.1:{self.mon_port}]", monmap],
                   what="monmaptool")
+        # The initial OSD map already holds osd.0 in the CRUSH map (host
+        # "localhost"), so no `ceph osd new` (a CLI round trip) is needed and
+        # the OSD starts alongside the monitor. The OSD sends no monitor
+        # command at boot (crush/class update on start are off): with auth
+        # none it may send one before it has the monmap, and the monitor
+        # rejects it with "wrong fsid" (fsid 0), which kills the OSD.
+        self._run([_bin("osdmaptool"), "-c", self.conf, "--createsimple", "1", "--clobber",
+                   osdmap], what="osdmaptool")
         self._run([_bin("ceph-mon"), "-c", self.conf, "--mkfs", "-i", "a",
-                   "--monmap", monmap, "--keyring", keyring], what="ceph-mon --mkfs")
+                   "--monmap", monmap, "--osdmap", osdmap, "--keyring", keyring],
+                  what="ceph-mon --mkfs")
         self.mon = _Daemon("mon.a", [_bin("ceph-mon"), "-f", "-c", self.conf, "-i", "a"],
                            self._path("log", "mon.a.out"), env).start()
-
-        # The OSD's filesystem needs no monitor.
-        osd_uuid = str(uuid.uuid4())
         self._run([_bin("ceph-osd"), "-c", self.conf, "-i", "0", "--mkfs",
-                   "--osd-uuid", osd_uuid, "--no-mon-config"], what="ceph-osd --mkfs")
-        self._wait("the monitor port", lambda: port_open(self.mon_port), deadline, [self.mon])
-        r = self._ceph("osd", "new", osd_uuid, "0", what="ceph osd new")
-        if r.stdout.strip() != b"0":
-            raise RGWError(f"ceph osd new returned {r.stdout!r}, want 0")
+                   "--osd-uuid", str(uuid.uuid4()), "--no-mon-config"], what="ceph-osd --mkfs")
         self.osd = _Daemon("osd.0", [_bin("ceph-osd"), "-f", "-c", self.conf, "-i", "0"],
                            self._path("log", "osd.0.out"), env).start()
         self._start_gateway(deadline)
