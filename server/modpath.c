@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "semver.h"
 
+#include <ctype.h>
 #include <string.h>
 
 /* Reasons go back to clients: echo at most this much input, never raw
@@ -554,6 +555,17 @@ static int parse(const char *raw, struct modreq *out, struct reason *why) {
    * version (modfetch/proxy.go Stat). */
   out->canonical = immutable || modpath_check_version(out->module, out->version,
                                                       1, NULL) == 0;
+  /* Go allows queries such as "my branch" or "a#b", but such a version
+   * would have to be re-encoded for every upstream URL and storage key.
+   * Real queries (branches, tags, commit hashes) fit this set. */
+  if (!out->canonical) {
+    for (const char *p = out->version; *p; p++)
+      if (!isalnum((unsigned char)*p) && !strchr("._~+-", *p))
+        return reason_set(why, ERR_INVALID,
+                          "version query \"%s\" has characters gomirror "
+                          "does not pass on (only letters, digits and ._~+-)",
+                          show(&sh, out->version, strlen(out->version)));
+  }
   rc = modpath_escape_version(out->version, out->version_esc,
                               sizeof out->version_esc);
   if (rc)

@@ -62,9 +62,9 @@ BINARIES = {
     "ceph-mon": "ceph-mon",
     "ceph-osd": "ceph-osd",
     "radosgw": "radosgw",
-    "radosgw-admin": "radosgw",
-    "monmaptool": "ceph-common",
-    "osdmaptool": "ceph-common",
+    "radosgw-admin": "ceph-common",
+    "monmaptool": "ceph-base",
+    "osdmaptool": "ceph-base",
     "ceph-authtool": "ceph-common",
     "ceph": "ceph-common",
 }

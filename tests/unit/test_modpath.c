@@ -214,11 +214,10 @@ static void test_plus(void) {
                0, &a);
   ASSERT_EQ_INT(a.canonical, 1);
 
-  /* A space is a different version, not canonical. */
+  /* A space is a different version, and not one gomirror passes on. */
   EXPECT_PARSE("/example.com/a/@v/v2.0.0%20incompatible.zip", ERR_INVALID, &a);
-  EXPECT_PARSE("/example.com/a/@v/v2.0.0%20incompatible.info", 0, &a);
-  ASSERT_EQ_STR(a.version, "v2.0.0 incompatible");
-  ASSERT_EQ_INT(a.canonical, 0);
+  EXPECT_PARSE("/example.com/a/@v/v2.0.0%20incompatible.info", ERR_INVALID,
+               &a);
 
   static const struct pcase cases[] = {
       /* +incompatible is only for v2+ without a /vN suffix. */
@@ -445,8 +444,10 @@ static void test_version_rules(void) {
   EXPECT_PARSE("/example.com/a/@v/v0.0.0-20191109021931-daa7c04131f5.info", 0,
                &r);
   ASSERT_EQ_INT(r.canonical, 1);
-  EXPECT_PARSE("/example.com/a/@v/release@2024.info", 0, &r);
-  ASSERT_EQ_STR(r.version, "release@2024");
+  /* x/mod allows '@' in a query; gomirror keeps queries to ._~+- */
+  EXPECT_PARSE("/example.com/a/@v/release@2024.info", ERR_INVALID, &r);
+  EXPECT_PARSE("/example.com/a/@v/release-2024.info", 0, &r);
+  ASSERT_EQ_STR(r.version, "release-2024");
   EXPECT_PARSE("/example.com/a/@v/.hidden.info", 0, &r);
   ASSERT_EQ_INT(r.canonical, 0);
   EXPECT_PARSE("/example.com/a/@v/v1~1.info", 0, &r);
@@ -475,9 +476,11 @@ static void test_version_rules(void) {
       {"/example.com/a/@v/a'b.info", ERR_INVALID},
       {"/example.com/a/@v/a%60b.info", ERR_INVALID},
       {"/example.com/a/@v/....info", ERR_INVALID},
-      /* File-name punctuation that x/mod allows in versions. */
+      /* File-name punctuation that x/mod allows in versions, but that
+       * gomirror does not pass on in a query. */
       {"/example.com/a/@v/a%23b%24c%25d%26e(f)g%2Ch=i[j]k%5El_m%7Bn%7D.info",
-       0},
+       ERR_INVALID},
+      {"/example.com/a/@v/a_b~c+d.info", 0},
   };
   RUN_CASES(cases);
 }
