@@ -42,6 +42,7 @@ static int check_listen(const char *v, struct reason *why);
 static int check_upstream(const char *v, struct reason *why);
 static int check_storage(const char *v, struct reason *why);
 static int check_meta(const char *v, struct reason *why);
+static int check_path_style(const char *v, struct reason *why);
 static int check_sumdb(const char *v, struct reason *why);
 static int check_log_format(const char *v, struct reason *why);
 static int check_log_level(const char *v, struct reason *why);
@@ -65,6 +66,25 @@ static const struct key keys[] = {
         "GOPRIVATE-syntax patterns fetched from VCS, never sent upstream"),
     STR("storage", storage, "fs://./data", SHOW_ALL, check_storage,
         "blob store: fs:///abs/path, fs://./rel or s3://bucket/prefix"),
+    STR("s3_endpoint", s3_endpoint, "", SHOW_ALL, NULL,
+        "S3 endpoint URL (empty: AWS, https://s3.<region>.amazonaws.com)"),
+    STR("s3_region", s3_region, "us-east-1", SHOW_ALL, NULL,
+        "S3 region used for signing"),
+    STR("s3_path_style", s3_path_style, "auto", SHOW_ALL, check_path_style,
+        "path-style addressing: true, false, or auto (true when an "
+        "endpoint is set)"),
+    STR("s3_access_key", s3_access_key, "", SHOW_ALL, NULL,
+        "S3 access key (else AWS_ACCESS_KEY_ID)"),
+    STR("s3_secret_key", s3_secret_key, "", MASK_ALL, NULL,
+        "S3 secret key (else AWS_SECRET_ACCESS_KEY)"),
+    STR("s3_ca_file", s3_ca_file, "", SHOW_ALL, NULL,
+        "CA bundle for an https S3 endpoint (empty: the system CAs)"),
+    LNG("s3_part_mb", s3_part_mb, "16", 5, 5120,
+        "objects larger than this many MiB are uploaded in parts this big"),
+    {"zip_redirect", KEY_BOOL, F(zip_redirect), "false", 0, 0, SHOW_ALL, 0,
+     NULL, "answer .zip with a 302 to a pre-signed S3 URL (s3 storage only)"},
+    LNG("zip_redirect_ttl", zip_redirect_ttl, "300", 10, 604800,
+        "seconds a pre-signed zip URL stays valid"),
     STR("meta", meta, "memory", MASK_URL, check_meta,
         "metadata store: memory (redis:// is not supported yet)"),
     STR("sumdb", sumdb, "sum.golang.org=https://sum.golang.org", MASK_URL_LIST,
@@ -72,6 +92,8 @@ static const struct key keys[] = {
     {"sumdb_verify", KEY_BOOL, F(sumdb_verify), "true", 0, 0, SHOW_ALL, 0,
      NULL,
      "check fetched .mod and .zip against the first sumdb before storing"},
+    LNG("hot_cache_mb", hot_cache_mb, "64", 0, 65536,
+        "MiB of memory for immutable artifacts served without storage"),
     LNG("list_ttl", list_ttl, "60", 0, ONE_YEAR,
         "seconds a version list is trusted"),
     LNG("negative_ttl", negative_ttl, "60", 0, ONE_YEAR,
@@ -782,6 +804,14 @@ static int check_storage(const char *v, struct reason *why) {
                     "storage must be fs://PATH or s3://BUCKET[/PREFIX], got "
                     "'%s'",
                     shown);
+}
+
+static int check_path_style(const char *v, struct reason *why) {
+  if (strcmp(v, "auto") && strcmp(v, "true") && strcmp(v, "false"))
+    return reason_set(why, ERR_CONFIG,
+                      "s3_path_style must be true, false or auto, got '%.64s'",
+                      v);
+  return 0;
 }
 
 static int check_meta(const char *v, struct reason *why) {

@@ -13,9 +13,19 @@ struct config {
   char *upstream;         /* GOPROXY syntax */
   char *private_patterns; /* key "private", GOPRIVATE syntax */
   char *storage;          /* fs:///abs, fs://./rel, s3://bucket/prefix */
+  char *s3_endpoint;      /* "" for AWS */
+  char *s3_region;
+  char *s3_path_style;    /* true | false | auto */
+  char *s3_access_key;    /* "" -> AWS_ACCESS_KEY_ID */
+  char *s3_secret_key;    /* "" -> AWS_SECRET_ACCESS_KEY */
+  char *s3_ca_file;       /* "" -> system CAs */
+  long s3_part_mb;        /* multipart part size and threshold */
+  int zip_redirect;       /* 302 .zip to a pre-signed URL */
+  long zip_redirect_ttl;  /* seconds */
   char *meta;             /* memory | redis://... */
   char *sumdb;            /* name=url,name=url */
   int sumdb_verify;       /* check fetched hashes against the first sumdb */
+  long hot_cache_mb;      /* per-replica memory cache, MiB */
   long list_ttl;          /* seconds */
   long negative_ttl;      /* seconds */
   char *log_format;       /* text | json */

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "fetch.h"
 #include "hash1.h"
+#include "hot.h"
 #include "http.h"
 #include "modpath.h"
 #include "semver.h"
@@ -155,9 +156,26 @@ static int verify_sums(struct req *r, const struct modreq *m, const char *mod,
 
 /* --- immutable versions ------------------------------------------------ */
 
-static int exists(struct server *srv, const char *key) {
+/* 1 when key is held (hot cache or storage), 0 when it is not, ERR_STORAGE
+ * when storage cannot say. */
+static int have(struct server *srv, const char *key) {
+  const struct hot_entry *e = hot_get(srv->hot, key);
+  if (e) {
+    hot_release(srv->hot, e);
+    return 1;
+  }
   struct blob_stat st;
-  return storage_stat(srv->store, key, &st) == 0;
+  int rc = storage_stat(srv->store, key, &st);
+  if (rc == 0)
+    return 1;
+  return rc == ERR_NOT_FOUND ? 0 : ERR_STORAGE;
+}
+
+static int storage_down(const struct modreq *m, struct reason *why) {
+  return reason_set(why, ERR_STORAGE,
+                    "storage unavailable: %s@%s is not in this replica's "
+                    "cache and cannot be read or stored now",
+                    m->module, m->version);
 }
 
 /* Fetches, validates and commits what is missing of m's version (and its
@@ -169,8 +187,11 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
   key_for(m, "info", info_key, sizeof info_key);
   key_for(m, "mod", mod_key, sizeof mod_key);
   key_for(m, "zip", zip_key, sizeof zip_key);
-  int have_info = exists(srv, info_key);
-  int need_zip = want_zip && !exists(srv, zip_key);
+  int have_info = have(srv, info_key);
+  int have_zip = want_zip ? have(srv, zip_key) : 1;
+  if (have_info < 0 || have_zip < 0)
+    return storage_down(m, why);
+  int need_zip = !have_zip;
   if (have_info && !need_zip)
     return 0;
 
@@ -271,7 +292,11 @@ static int ensure_version(struct req *r, const struct modreq *m, int want_zip,
   key_for(m, "zip", zip_key, sizeof zip_key);
   snprintf(fk, sizeof fk, "%s@%s", m->module, m->version);
   for (int round = 0; round < 4; round++) {
-    if (exists(srv, info_key) && (!want_zip || exists(srv, zip_key)))
+    int hi = have(srv, info_key);
+    int hz = want_zip && hi == 1 ? have(srv, zip_key) : 1;
+    if (hi < 0 || hz < 0)
+      return storage_down(m, why);
+    if (hi && hz)
       return 0;
     char nk[KEY_MAX];
     int status;
@@ -297,15 +322,53 @@ static int ensure_version(struct req *r, const struct modreq *m, int want_zip,
                     m->module, m->version);
 }
 
+/* Reads a small blob into the hot cache (when it fits) and pins it. NULL
+ * with *rc set when storage fails. */
+static const struct hot_entry *load(struct server *srv, const char *key,
+                                    size_t max, int *rc) {
+  const struct hot_entry *e = hot_get(srv->hot, key);
+  if (e)
+    return e;
+  struct blob_stat st;
+  *rc = storage_stat(srv->store, key, &st);
+  if (*rc)
+    return NULL;
+  if (st.size > hot_item_max(srv->hot) || st.size > max) {
+    *rc = ERR_TOO_LARGE;
+    return NULL;
+  }
+  struct buf b;
+  buf_init(&b, max);
+  *rc = storage_get_buf(srv->store, key, &b);
+  if (!*rc)
+    *rc = hot_put(srv->hot, key, b.data ? b.data : "", b.len, st.etag);
+  buf_free(&b);
+  if (*rc)
+    return NULL;
+  e = hot_get(srv->hot, key);
+  if (!e)
+    *rc = ERR_TOO_LARGE; /* evicted at once: the cache is too small */
+  return e;
+}
+
 static int serve_small(struct req *r, const char *key, const char *ctype) {
+  struct server *srv = r->srv;
+  int rc = 0;
+  const struct hot_entry *e = load(srv, key, VALIDATE_MOD_MAX, &rc);
+  if (e) {
+    int st = http_send(r, 200, ctype, CACHE_IMMUTABLE, NULL, e->data, e->len);
+    hot_release(srv->hot, e);
+    return st;
+  }
+  if (rc != ERR_TOO_LARGE)
+    return http_fail(r, ERR_STORAGE, NULL);
+  /* Bigger than the hot cache takes (or it is off): read it for this
+   * request only. */
   struct buf b;
   buf_init(&b, VALIDATE_MOD_MAX);
-  int rc = storage_get_buf(r->srv->store, key, &b);
-  if (rc) {
-    buf_free(&b);
-    return http_fail(r, rc == ERR_NOT_FOUND ? ERR_STORAGE : rc, NULL);
-  }
-  int st = http_send(r, 200, ctype, CACHE_IMMUTABLE, NULL, b.data, b.len);
+  rc = storage_get_buf(srv->store, key, &b);
+  int st = rc ? http_fail(r, ERR_STORAGE, NULL)
+              : http_send(r, 200, ctype, CACHE_IMMUTABLE, NULL, b.data, b.len);
   buf_free(&b);
   return st;
 }
@@ -314,43 +377,74 @@ static int zip_sink(void *arg, const void *data, size_t len) {
   return http_write(arg, data, len);
 }
 
-static int serve_zip(struct req *r, const char *key) {
-  struct blob_stat st;
-  int rc = storage_stat(r->srv->store, key, &st);
-  if (rc)
-    return http_fail(r, rc == ERR_NOT_FOUND ? ERR_STORAGE : rc, NULL);
+/* Status line and headers for a zip of size bytes with etag, honouring
+ * If-None-Match, Range and If-Range. Returns the status to answer with and
+ * the range to send (*rg); 304 and 416 are complete answers already sent. */
+static int zip_head(struct req *r, uint64_t size, const char *etag,
+                    struct range *rg) {
   char extra[256];
   const char *inm = http_header(r, "If-None-Match");
-  if (inm && strcmp(inm, st.etag) == 0) {
-    snprintf(extra, sizeof extra, "ETag: %s\r\n", st.etag);
-    return http_send(r, 304, CT_ZIP, CACHE_IMMUTABLE, extra, NULL, 0) ;
+  if (inm && strcmp(inm, etag) == 0) {
+    snprintf(extra, sizeof extra, "ETag: %s\r\n", etag);
+    return http_send(r, 304, CT_ZIP, CACHE_IMMUTABLE, extra, NULL, 0);
   }
-  struct range rg = {0, st.size};
+  rg->start = 0;
+  rg->len = size;
   int ranged = 0;
   const char *if_range = http_header(r, "If-Range");
-  if (!if_range || strcmp(if_range, st.etag) == 0)
-    ranged = http_parse_range(http_header(r, "Range"), st.size, &rg);
+  if (!if_range || strcmp(if_range, etag) == 0)
+    ranged = http_parse_range(http_header(r, "Range"), size, rg);
   if (ranged < 0) {
     snprintf(extra, sizeof extra, "Content-Range: bytes */%" PRIu64 "\r\n",
-             st.size);
+             size);
     return http_send(r, 416, CT_TEXT, CACHE_NONE, extra,
                      "range not satisfiable\n", 22);
   }
   int status = ranged ? 206 : 200;
   int n = snprintf(extra, sizeof extra,
-                   "ETag: %s\r\nAccept-Ranges: bytes\r\n", st.etag);
+                   "ETag: %s\r\nAccept-Ranges: bytes\r\n", etag);
   if (ranged)
     snprintf(extra + n, sizeof extra - (size_t)n,
              "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
-             rg.start, rg.start + rg.len - 1, st.size);
-  if (http_begin(r, status, CT_ZIP, CACHE_IMMUTABLE, extra, rg.len))
-    return status;
-  if (r->head)
-    return status;
-  rc = storage_get(r->srv->store, key, &rg, zip_sink, r);
+             rg->start, rg->start + rg->len - 1, size);
+  if (http_begin(r, status, CT_ZIP, CACHE_IMMUTABLE, extra, rg->len))
+    return -status; /* the client went away */
+  return status;
+}
+
+static int serve_zip(struct req *r, const char *key) {
+  struct server *srv = r->srv;
+  if (srv->cfg->zip_redirect) {
+    char url[16384], extra[16500];
+    if (storage_presign(srv->store, key, srv->cfg->zip_redirect_ttl, url,
+                        sizeof url) == 0) {
+      snprintf(extra, sizeof extra, "Location: %s\r\n", url);
+      return http_send(r, 302, CT_TEXT, CACHE_NONE, extra, NULL, 0);
+    }
+  }
+  struct range rg;
+  int rc = 0;
+  const struct hot_entry *e = load(srv, key, hot_item_max(srv->hot), &rc);
+  if (e) {
+    int st = zip_head(r, e->len, e->etag, &rg);
+    if ((st == 200 || st == 206) && !r->head)
+      http_write(r, e->data + rg.start, (size_t)rg.len);
+    hot_release(srv->hot, e);
+    return st < 0 ? -st : st;
+  }
+  if (rc != ERR_TOO_LARGE)
+    return http_fail(r, rc == ERR_NOT_FOUND ? ERR_STORAGE : rc, NULL);
+  struct blob_stat bs;
+  rc = storage_stat(srv->store, key, &bs);
+  if (rc)
+    return http_fail(r, ERR_STORAGE, NULL);
+  int st = zip_head(r, bs.size, bs.etag, &rg);
+  if ((st != 200 && st != 206) || r->head)
+    return st < 0 ? -st : st;
+  rc = storage_get(srv->store, key, &rg, zip_sink, r);
   if (rc && rc != ERR_IO)
     log_warn("streaming %s stopped: %s", key, err_str(rc));
-  return status;
+  return st;
 }
 
 static int h_version(struct req *r, const struct modreq *m) {

@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "fetch.h"
+#include "hot.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
@@ -106,9 +107,12 @@ int main(int argc, char **argv) {
   rc = flight_group_new(&srv.flights);
   if (rc)
     goto out_sumdb;
-  rc = server_start(&srv, &why);
+  rc = hot_new((size_t)cfg.hot_cache_mb << 20, &srv.hot);
   if (rc)
     goto out_flights;
+  rc = server_start(&srv, &why);
+  if (rc)
+    goto out_hot;
   log_info("gomirror listening on %s (storage %s, meta %s, upstream %s)",
            cfg.listen, cfg.storage, cfg.meta, cfg.upstream);
 
@@ -120,6 +124,8 @@ int main(int argc, char **argv) {
   log_info("stopped");
   status = 0;
 
+out_hot:
+  hot_free(srv.hot);
 out_flights:
   flight_group_free(srv.flights);
 out_sumdb:

@@ -14,6 +14,7 @@ struct meta;
 struct upstream;
 struct flight_group;
 struct sumdb_list;
+struct hot_cache;
 struct mg_context;
 struct mg_connection;
 struct reason;
@@ -25,6 +26,7 @@ struct server {
   struct upstream *up;
   struct sumdb_list *sumdbs;
   struct flight_group *flights;
+  struct hot_cache *hot;
   struct mg_context *ctx;
   char spool_dir[256]; /* where zips are spooled while being validated */
   atomic_int draining;

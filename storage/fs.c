@@ -208,7 +208,7 @@ static int fs_put(struct storage *s, const char *key, blob_source_fn src,
   }
   uint64_t total = 0;
   for (;;) {
-    long long got = src(arg, chunk, CHUNK);
+    long long got = src(arg, total, chunk, CHUNK);
     if (got < 0) {
       rc = (int)got;
       goto fail;

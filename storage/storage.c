@@ -15,6 +15,8 @@ int storage_open(const struct config *c, struct storage **out,
   *out = NULL;
   if (strncmp(c->storage, "fs://", 5) == 0)
     return storage_fs_ops.open(c, out, why);
+  if (strncmp(c->storage, "s3://", 5) == 0)
+    return storage_s3_ops.open(c, out, why);
   return reason_set(why, ERR_CONFIG, "storage=%s: unsupported scheme",
                     c->storage);
 }
@@ -43,46 +45,38 @@ int storage_get_buf(struct storage *s, const char *key, struct buf *out) {
 
 struct mem_source {
   const char *data;
-  size_t len, off;
+  size_t len;
 };
 
-static long long mem_read(void *arg, void *data, size_t cap) {
+static long long mem_read(void *arg, uint64_t off, void *data, size_t cap) {
   struct mem_source *m = arg;
-  size_t n = m->len - m->off;
+  if (off >= m->len)
+    return 0;
+  size_t n = m->len - (size_t)off;
   if (n > cap)
     n = cap;
-  memcpy(data, m->data + m->off, n);
-  m->off += n;
+  memcpy(data, m->data + off, n);
   return (long long)n;
 }
 
 int storage_put_buf(struct storage *s, const char *key, const void *data,
                     size_t len) {
-  struct mem_source m = {data, len, 0};
+  struct mem_source m = {data, len};
   return s->ops->put(s, key, mem_read, &m, len);
 }
 
-struct fd_source {
-  int fd;
-  off_t off;
-};
-
-static long long fd_read(void *arg, void *data, size_t cap) {
-  struct fd_source *f = arg;
+static long long fd_read(void *arg, uint64_t off, void *data, size_t cap) {
+  int fd = *(int *)arg;
   for (;;) {
-    ssize_t n = pread(f->fd, data, cap, f->off);
+    ssize_t n = pread(fd, data, cap, (off_t)off);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n < 0)
-      return ERR_IO;
-    f->off += n;
-    return n;
+    return n < 0 ? ERR_IO : n;
   }
 }
 
 int storage_put_fd(struct storage *s, const char *key, int fd, uint64_t size) {
-  struct fd_source f = {fd, 0};
-  return s->ops->put(s, key, fd_read, &f, size);
+  return s->ops->put(s, key, fd_read, &fd, size);
 }
 
 int storage_del(struct storage *s, const char *key) {
@@ -96,4 +90,11 @@ int storage_list(struct storage *s, const char *prefix, blob_list_fn fn,
 
 int storage_ready(struct storage *s, struct reason *why) {
   return s->ops->ready(s, why);
+}
+
+int storage_presign(struct storage *s, const char *key, long ttl, char *url,
+                    size_t cap) {
+  if (!s->ops->presign)
+    return ERR_UNSUPPORTED;
+  return s->ops->presign(s, key, ttl, url, cap);
 }

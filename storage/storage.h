@@ -28,8 +28,11 @@ struct range {
 /* Receives the next chunk of a blob. Returns 0 to continue, non-zero to stop
  * (that value is then returned by get). */
 typedef int (*blob_sink_fn)(void *arg, const void *data, size_t len);
-/* Fills up to cap bytes. Returns bytes written, 0 at the end, <0 on error. */
-typedef long long (*blob_source_fn)(void *arg, void *data, size_t cap);
+/* Copies up to cap bytes starting at byte off of the blob being stored, like
+ * pread(2). Returns bytes copied, 0 past the end, <0 on error. Positional so
+ * a backend can re-read for a retry or a multipart upload. */
+typedef long long (*blob_source_fn)(void *arg, uint64_t off, void *data,
+                                    size_t cap);
 /* Called for each key under a prefix; non-zero stops the listing. */
 typedef int (*blob_list_fn)(void *arg, const char *key, uint64_t size);
 
@@ -57,6 +60,10 @@ struct storage_ops {
               void *arg);
   /* 0 when the backend can serve; otherwise why says what is wrong. */
   int (*ready)(struct storage *, struct reason *why);
+  /* A URL from which a client can GET key for ttl seconds without
+   * credentials, written to url (cap bytes). NULL slot: not supported. */
+  int (*presign)(struct storage *, const char *key, long ttl, char *url,
+                 size_t cap);
 };
 
 struct storage {
@@ -83,6 +90,11 @@ int storage_list(struct storage *s, const char *prefix, blob_list_fn fn,
                  void *arg);
 int storage_ready(struct storage *s, struct reason *why);
 
+/* ERR_UNSUPPORTED when the backend cannot pre-sign. */
+int storage_presign(struct storage *s, const char *key, long ttl, char *url,
+                    size_t cap);
+
 extern const struct storage_ops storage_fs_ops;
+extern const struct storage_ops storage_s3_ops;
 
 #endif

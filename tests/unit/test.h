@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int test_failures_;
-static int test_current_failed_;
+static int test_failures_ __attribute__((unused));
+static int test_current_failed_ __attribute__((unused));
 static int test_passed_;
 static int test_failed_;
 
