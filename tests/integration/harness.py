@@ -288,6 +288,46 @@ class Gomirror(Proc):
     def get(self, path, **kw):
         return http_get(self.url + path, **kw)
 
+    def stored_keys(self):
+        """Every key in this gomirror's storage, relative to its root, sorted
+        (files under the fs root, or objects under the S3 prefix)."""
+        if self.rgw is None:
+            out = []
+            for dirpath, _dirs, files in os.walk(self.data_dir):
+                out += [os.path.relpath(os.path.join(dirpath, f), self.data_dir)
+                        for f in files]
+            return sorted(out)
+        r = self.rgw.aws("s3api", "list-objects-v2", "--bucket", self.rgw.bucket,
+                         "--prefix", self.s3_prefix, "--output", "json")
+        if r.returncode != 0:
+            raise Failure(f"aws s3api list-objects-v2: {r.stderr.strip()}")
+        objs = json.loads(r.stdout or "{}").get("Contents", [])
+        return sorted(o["Key"][len(self.s3_prefix):] for o in objs)
+
+    def copy_out(self, dest):
+        """Copies the whole store into directory dest, key paths kept."""
+        if self.rgw is None:
+            shutil.copytree(self.data_dir, dest, dirs_exist_ok=True)
+            return dest
+        r = self.rgw.aws("s3", "cp", "--recursive", "--only-show-errors",
+                         f"s3://{self.rgw.bucket}/{self.s3_prefix}", dest)
+        if r.returncode != 0:
+            raise Failure(f"aws s3 cp --recursive: {r.stderr.strip()}")
+        return dest
+
+    def read_key(self, key):
+        """The bytes stored under key."""
+        if self.rgw is None:
+            with open(os.path.join(self.data_dir, key), "rb") as f:
+                return f.read()
+        out = os.path.join(self.dir, "got-object")
+        r = self.rgw.aws("s3api", "get-object", "--bucket", self.rgw.bucket,
+                         "--key", self.s3_prefix + key, out)
+        if r.returncode != 0:
+            raise Failure(f"aws s3api get-object {key}: {r.stderr.strip()}")
+        with open(out, "rb") as f:
+            return f.read()
+
 
 class GoGetProxy(Proc):
     pass
@@ -387,12 +427,14 @@ class T:
             p.key = f.read().strip()
         return p
 
-    def start_gomirror(self, upstream=None, sumdb=None, data_dir=None, timeout=20, **keys):
-        """gomirror on a free port with fs storage; waits for /healthz == 200.
+    def start_gomirror(self, upstream=None, sumdb=None, data_dir=None, timeout=20,
+                       storage=None, **keys):
+        """gomirror on a free port; waits for /healthz == 200.
 
-        upstream: a URL or GOPROXY list (or an Upstream); sumdb: "name=url"
-        (or a Sumdb); other keyword arguments become --key=value flags (None
-        drops a default flag)."""
+        Storage is the script's (--storage fs|s3): fs in a fresh directory, or
+        a fresh prefix of the shared RGW bucket. upstream: a URL or GOPROXY
+        list (or an Upstream); sumdb: "name=url" (or a Sumdb); other keyword
+        arguments become --key=value flags (None drops a default flag)."""
         d = self.mkdtemp("gomirror")
         port = free_port()
         data_dir = data_dir or os.path.join(d, "data")
@@ -402,6 +444,18 @@ class T:
             sumdb = f"{sumdb.name}={sumdb.url}"
         flags = {"listen": f"127.0.0.1:{port}", "storage": f"fs://{data_dir}",
                  "log_level": "debug"}
+        rgw_ = None
+        prefix = None
+        if (storage or self.runner.storage) == "s3":
+            rgw_ = self.runner.rgw
+            if rgw_ is None:
+                raise Failure("s3 storage asked for, but no RGW runs (use --storage s3 "
+                              "or NEEDS_RGW = True in the script)")
+            prefix = f"{self.name}/{os.path.basename(d)}/"
+            flags.update(storage=f"s3://{rgw_.bucket}/{prefix}", s3_endpoint=rgw_.endpoint,
+                         s3_region=rgw_.region, s3_access_key=rgw_.access_key,
+                         s3_secret_key=rgw_.secret_key)
+            data_dir = None
         if upstream is not None:
             flags["upstream"] = upstream
         if sumdb is not None:
@@ -412,6 +466,7 @@ class T:
         p = Gomirror("gomirror", argv, os.path.join(d, "gomirror.log"), env=env, cwd=d,
                      ready_url=f"http://127.0.0.1:{port}/healthz", timeout=timeout)
         p.url, p.port, p.dir, p.data_dir = f"http://127.0.0.1:{port}", port, d, data_dir
+        p.rgw, p.s3_prefix = rgw_, prefix
         p.log = p.output
         return self._start(p)
 
@@ -547,6 +602,8 @@ class Runner:
         self.binary = os.path.abspath(args.binary) if args.binary else None
         self.tmp = None
         self.fixtures = None
+        self.storage = args.storage
+        self.rgw = None
 
 
 def _log(msg):
@@ -558,6 +615,8 @@ def main(argv=None):
     ap.add_argument("--binary", required=True, help="path to the gomirror binary")
     ap.add_argument("-k", dest="filter", default="", help="run only tests whose name contains this")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--storage", choices=("fs", "s3"), default="fs",
+                    help="storage for every gomirror the tests start (s3: a real Ceph RGW)")
     ap.add_argument("--fixtures", help="fixtures cache dir (default $GOMIRROR_FIXTURES or <binary dir>/fixtures)")
     args = ap.parse_args(argv)
     caller = sys.modules["__main__"]
@@ -594,6 +653,18 @@ def main(argv=None):
     runner.tmp = tempfile.mkdtemp(prefix="gomirror-it-")
     if not args.keep:
         _TMPDIRS.append(runner.tmp)  # removed even if the runner dies
+    if runner.storage == "s3" or getattr(caller, "NEEDS_RGW", False):
+        import rgw  # noqa: E402  (tests/tools/rgw.py)
+        try:
+            t0 = time.time()
+            runner.rgw = rgw.RGW(os.path.join(runner.tmp, "rgw"), log=_log).start()
+            atexit.register(runner.rgw.stop)
+            _log(f"rgw: {runner.rgw.endpoint} ({time.time() - t0:.1f}s)")
+        except Exception as e:  # noqa: BLE001
+            for n, _ in tests:
+                _log(f"FAIL {n}: starting Ceph RGW failed: {e}")
+            _log(f"0 passed, {len(tests)} failed")
+            return sys.exit(1)
     passed = failed = 0
     for name, fn in tests:
         t = T(runner, name)
@@ -622,6 +693,8 @@ def main(argv=None):
         finally:
             t.cleanup()
     _stop_all()
+    if runner.rgw is not None:
+        runner.rgw.stop()
     if failed or args.keep:
         if runner.tmp in _TMPDIRS:
             _TMPDIRS.remove(runner.tmp)
