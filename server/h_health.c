@@ -1,9 +1,14 @@
 /* Liveness and readiness. /healthz says the process answers; /readyz says
- * it can serve: not draining, and storage usable. */
+ * it can serve. With storage down a replica that still holds artifacts in
+ * its hot cache stays ready (degraded), as DESIGN.md's failure table asks:
+ * readiness fails only when nothing can be served. */
 #include "core/err.h"
+#include "hot.h"
 #include "http.h"
 #include "server.h"
 #include "storage/storage.h"
+
+#include <stdio.h>
 
 int h_healthz(struct req *r) {
   return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, "ok\n", 3);
@@ -14,7 +19,15 @@ int h_readyz(struct req *r) {
     return http_error(r, 503, "draining: shutting down");
   struct reason why = {{0}};
   int rc = storage_ready(r->srv->store, &why);
-  if (rc)
+  if (!rc)
+    return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, "ready\n", 6);
+  if (hot_bytes(r->srv->hot) == 0)
     return http_fail(r, rc, &why);
-  return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, "ready\n", 6);
+  char line[REASON_MAX + 64];
+  int n = snprintf(line, sizeof line,
+                   "degraded: serving cached artifacts only: %s\n",
+                   reason_text(&why, rc));
+  if (n < 0 || (size_t)n >= sizeof line)
+    n = (int)sizeof line - 1;
+  return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, line, (size_t)n);
 }
