@@ -21,22 +21,31 @@
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 /* No entity substitution (XML_PARSE_NOENT) and no DTD loading: an S3 reply
- * has no business naming other documents or defining entities. */
-#define PARSE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+ * has no business naming other documents or defining entities. The body is
+ * read as UTF-8 whatever it declares (XML_PARSE_IGNORE_ENC, and "UTF-8"
+ * passed to the parser, which also skips UTF-16/UCS-4 sniffing): S3 and RGW
+ * only send UTF-8, and libxml2 2.9 reports a failed iconv conversion with no
+ * parser context, straight to the thread's generic handler on stderr. */
+#define PARSE_OPTIONS                                                          \
+  (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |                 \
+   XML_PARSE_IGNORE_ENC)
 
 /* libxml2 2.9 asks for xmlInitParser to be called once before threads parse
  * concurrently; this is the only global state the file keeps. */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-static void init_libxml2(void) { xmlInitParser(); }
+static void init_libxml2(void) {
+  xmlInitParser();
+}
 
 /* Errors are silenced per parse, through the parser context's own structured
- * error callback, rather than with xmlSetGenericErrorFunc or
+ * error callback (libxml2 consults ctxt->sax->serror before the thread's
+ * handlers), rather than with xmlSetGenericErrorFunc or
  * xmlSetStructuredErrorFunc once under pthread_once: libxml2 2.9 keeps those
- * handlers per thread, so setting them once would only quiet the one
- * CivetWeb worker that happened to run it, and it would also change them for
- * every other libxml2 user in the process. libxml2 consults
- * ctxt->sax->serror before the thread's handlers. */
+ * handlers per thread, so setting them once would only quiet the CivetWeb
+ * worker that happened to run it, and it would change them for any other
+ * libxml2 user in the process. The errors 2.9 raises with no context at all
+ * come from encoding converters, which PARSE_OPTIONS keeps from running. */
 static void drop_error(void *ctx, xmlErrorPtr e) {
   (void)ctx;
   (void)e;
@@ -73,10 +82,17 @@ static int parse(const char *body, size_t len, const char *root_name,
     return reason_set(why, ERR_NOMEM, "out of memory parsing S3 XML");
   ctxt->sax->serror = drop_error;
   ctxt->sax->internalSubset = refuse_doctype;
-  xmlDoc *d = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL,
-                                PARSE_OPTIONS);
+  xmlDoc *d =
+      xmlCtxtReadMemory(ctxt, body, (int)len, NULL, "UTF-8", PARSE_OPTIONS);
   int nomem = ctxt->errNo == XML_ERR_NO_MEMORY;
+  /* libxml2 keeps a document with namespace errors (an undeclared prefix, a
+   * repeated prefixed attribute); S3 never sends one. */
+  int ns_ok = ctxt->nsWellFormed;
   xmlFreeParserCtxt(ctxt);
+  if (d && !ns_ok) {
+    xmlFreeDoc(d);
+    d = NULL;
+  }
   if (!d)
     return nomem ? reason_set(why, ERR_NOMEM, "out of memory parsing S3 XML")
                  : reason_set(why, ERR_INVALID, "S3 sent malformed XML");
@@ -261,8 +277,8 @@ static int read_truncation(const xmlNode *root, size_t cap, struct buf *tok,
 }
 
 int s3_xml_list(const char *body, size_t len,
-                int (*fn)(void *arg, const char *key, uint64_t size),
-                void *arg, char *token, size_t cap, struct reason *why) {
+                int (*fn)(void *arg, const char *key, uint64_t size), void *arg,
+                char *token, size_t cap, struct reason *why) {
   if (token && cap)
     token[0] = '\0';
   if (!fn || !token || !cap)
