@@ -86,7 +86,17 @@ static const struct key keys[] = {
     LNG("zip_redirect_ttl", zip_redirect_ttl, "300", 10, 604800,
         "seconds a pre-signed zip URL stays valid"),
     STR("meta", meta, "memory", MASK_URL, check_meta,
-        "metadata store: memory (redis:// is not supported yet)"),
+        "metadata: memory, redis://[:password@]host:port[/db], or "
+        "redis-sentinel://host:port,host:port/mastername"),
+    STR("meta_prefix", meta_prefix, "gomirror:", SHOW_ALL, NULL,
+        "prefix of every Redis key gomirror writes"),
+    LNG("redis_timeout_ms", redis_timeout_ms, "500", 10, 60000,
+        "milliseconds to connect to or wait for Redis"),
+    LNG("lock_ttl", lock_ttl, "15", 2, 3600,
+        "seconds a fetch lock lives without renewal (a dead holder's lock "
+        "expires after this)"),
+    STR("admin_token", admin_token, "", MASK_ALL, NULL,
+        "bearer token for /admin/... (empty: admin endpoints are off)"),
     STR("sumdb", sumdb, "sum.golang.org=https://sum.golang.org", MASK_URL_LIST,
         check_sumdb, "checksum databases to proxy, name=url comma-separated"),
     {"sumdb_verify", KEY_BOOL, F(sumdb_verify), "true", 0, 0, SHOW_ALL, 0,
@@ -817,12 +827,19 @@ static int check_path_style(const char *v, struct reason *why) {
 static int check_meta(const char *v, struct reason *why) {
   if (strcmp(v, "memory") == 0)
     return 0;
-  if (strncmp(v, "redis://", 8) == 0 ||
-      strncmp(v, "redis-sentinel://", 17) == 0)
-    return reason_set(why, ERR_CONFIG, "meta=redis is not supported yet");
+  const char *rest = NULL;
+  if (strncmp(v, "redis://", 8) == 0)
+    rest = v + 8;
+  else if (strncmp(v, "redis-sentinel://", 17) == 0)
+    rest = v + 17;
   char shown[ECHO_MAX + 8];
   echo_masked(MASK_URL, v, strlen(v), shown, sizeof shown);
-  return reason_set(why, ERR_CONFIG, "meta must be memory, got '%s'", shown);
+  if (rest && *rest && !strpbrk(rest, " \t"))
+    return 0;
+  return reason_set(why, ERR_CONFIG,
+                    "meta must be memory, redis://[:password@]host:port[/db] "
+                    "or redis-sentinel://host:port,host:port/master, got '%s'",
+                    shown);
 }
 
 /* name=url pairs; the name becomes a path element (/sumdb/<name>/...), so it

@@ -22,7 +22,11 @@ struct config {
   long s3_part_mb;        /* multipart part size and threshold */
   int zip_redirect;       /* 302 .zip to a pre-signed URL */
   long zip_redirect_ttl;  /* seconds */
-  char *meta;             /* memory | redis://... */
+  char *meta;             /* memory | redis://... | redis-sentinel://... */
+  char *meta_prefix;      /* Redis key prefix */
+  long redis_timeout_ms;  /* connect and command timeout */
+  long lock_ttl;          /* seconds */
+  char *admin_token;      /* "" disables /admin */
   char *sumdb;            /* name=url,name=url */
   int sumdb_verify;       /* check fetched hashes against the first sumdb */
   long hot_cache_mb;      /* per-replica memory cache, MiB */

@@ -7,7 +7,7 @@ set -eu
 RUN_PKGS="build-essential cmake pkg-config libcivetweb-dev libcurl4-openssl-dev
 libssl-dev libxml2-dev libhiredis-dev libjson-c-dev libzip-dev ca-certificates"
 TEST_PKGS="golang-go git python3 golang-golang-x-mod-dev clang libclang-rt-14-dev
-ceph-mon ceph-osd radosgw ceph-common awscli"
+ceph-mon ceph-osd radosgw ceph-common awscli redis-server haproxy"
 
 case "${1:-run}" in
 run) want="$RUN_PKGS" ;;

@@ -10,6 +10,9 @@ int meta_open(const struct config *c, struct meta **out, struct reason *why) {
   *out = NULL;
   if (strcmp(c->meta, "memory") == 0)
     return meta_mem_ops.open(c, out, why);
+  if (strncmp(c->meta, "redis://", 8) == 0 ||
+      strncmp(c->meta, "redis-sentinel://", 17) == 0)
+    return meta_redis_ops.open(c, out, why);
   return reason_set(why, ERR_CONFIG, "meta=%s: unsupported backend", c->meta);
 }
 

@@ -24,6 +24,7 @@ struct entry {
   int neg_status; /* 0: none */
   time_t neg_until;
   char neg_why[REASON_MAX];
+  long long count; /* "hits:<module>" entries: requests for the module */
 };
 
 struct mem_meta {
@@ -31,6 +32,9 @@ struct mem_meta {
   pthread_mutex_t mu;
   struct entry *buckets[MEM_BUCKETS];
   size_t count;
+  struct meta_stats totals; /* ntop and top unused here */
+  meta_purge_fn purge_fn;
+  void *purge_arg;
 };
 
 static struct mem_meta *mem_of(struct meta *m) { return (struct mem_meta *)m; }
@@ -220,6 +224,159 @@ static int mem_forget(struct meta *m, const char *key) {
   return 0;
 }
 
+/* One process is the whole cluster: in-process coalescing already makes one
+ * fetch per version, so every lock is granted at once. */
+static int mem_lock_take(struct meta *m, const char *key, long ttl_ms,
+                         char token[META_TOKEN_LEN]) {
+  (void)m;
+  (void)key;
+  (void)ttl_ms;
+  snprintf(token, META_TOKEN_LEN, "local");
+  return 0;
+}
+
+static int mem_lock_renew(struct meta *m, const char *key, const char *token,
+                          long ttl_ms) {
+  (void)m;
+  (void)key;
+  (void)token;
+  (void)ttl_ms;
+  return 0;
+}
+
+static int mem_lock_release(struct meta *m, const char *key,
+                            const char *token) {
+  (void)m;
+  (void)key;
+  (void)token;
+  return 0;
+}
+
+static int mem_lock_held(struct meta *m, const char *key) {
+  (void)m;
+  (void)key;
+  return 0;
+}
+
+/* Waiters are in the same process and get the result from the flight
+ * group; nothing to leave behind. */
+static int mem_done_put(struct meta *m, const char *key, int code,
+                        const char *why, long ttl_ms) {
+  (void)m;
+  (void)key;
+  (void)code;
+  (void)why;
+  (void)ttl_ms;
+  return 0;
+}
+
+static int mem_done_get(struct meta *m, const char *key, int *code,
+                        struct reason *why) {
+  (void)m;
+  (void)key;
+  (void)code;
+  (void)why;
+  return ERR_NOT_FOUND;
+}
+
+/* Storage itself (local disk, or S3 behind the hot cache) is the index of
+ * a single process: say "not recorded" and let the caller look there. */
+static int mem_index_put(struct meta *m, const char *module,
+                         const char *version, const char *kind,
+                         uint64_t size) {
+  (void)m;
+  (void)module;
+  (void)version;
+  (void)kind;
+  (void)size;
+  return 0;
+}
+
+static int mem_index_has(struct meta *m, const char *module,
+                         const char *version, const char *kind) {
+  (void)m;
+  (void)module;
+  (void)version;
+  (void)kind;
+  return 0;
+}
+
+static int mem_index_versions(struct meta *m, const char *module,
+                              struct buf *out) {
+  (void)m;
+  (void)module;
+  (void)out;
+  return ERR_UNSUPPORTED;
+}
+
+static int mem_hits_add(struct meta *m, const struct meta_hit *hits,
+                        size_t n) {
+  struct mem_meta *mm = mem_of(m);
+  pthread_mutex_lock(&mm->mu);
+  for (size_t i = 0; i < n; i++) {
+    mm->totals.hits += hits[i].hit;
+    mm->totals.misses += !hits[i].hit;
+    mm->totals.upstream_fetches += hits[i].upstream;
+    mm->totals.errors += hits[i].error;
+    char key[600];
+    snprintf(key, sizeof key, "hits:%s", hits[i].module);
+    struct entry *e = upsert(mm, key);
+    if (e)
+      e->count++;
+  }
+  pthread_mutex_unlock(&mm->mu);
+  return 0;
+}
+
+static int mem_stats_get(struct meta *m, struct meta_stats *out) {
+  struct mem_meta *mm = mem_of(m);
+  pthread_mutex_lock(&mm->mu);
+  *out = mm->totals;
+  out->ntop = 0;
+  for (size_t b = 0; b < MEM_BUCKETS; b++) {
+    for (struct entry *e = mm->buckets[b]; e; e = e->next) {
+      if (strncmp(e->key, "hits:", 5) != 0)
+        continue;
+      long long n = e->count;
+      size_t at = out->ntop;
+      while (at > 0 && out->top[at - 1].hits < n)
+        at--;
+      if (at >= META_TOP_N)
+        continue;
+      size_t last = out->ntop < META_TOP_N ? out->ntop : META_TOP_N - 1;
+      memmove(&out->top[at + 1], &out->top[at],
+              (last - at) * sizeof out->top[0]);
+      snprintf(out->top[at].module, sizeof out->top[at].module, "%s",
+               e->key + 5);
+      out->top[at].hits = n;
+      if (out->ntop < META_TOP_N)
+        out->ntop++;
+    }
+  }
+  pthread_mutex_unlock(&mm->mu);
+  return 0;
+}
+
+static int mem_purge_publish(struct meta *m, const char *prefix) {
+  struct mem_meta *mm = mem_of(m);
+  if (mm->purge_fn)
+    mm->purge_fn(mm->purge_arg, prefix);
+  return 0;
+}
+
+static int mem_purge_subscribe(struct meta *m, meta_purge_fn fn, void *arg) {
+  struct mem_meta *mm = mem_of(m);
+  mm->purge_fn = fn;
+  mm->purge_arg = arg;
+  return 0;
+}
+
+static int mem_ready(struct meta *m, struct reason *why) {
+  (void)m;
+  (void)why;
+  return 0;
+}
+
 const struct meta_ops meta_mem_ops = {
     .name = "memory",
     .open = mem_open,
@@ -229,4 +386,18 @@ const struct meta_ops meta_mem_ops = {
     .neg_put = mem_neg_put,
     .neg_get = mem_neg_get,
     .forget = mem_forget,
+    .lock_take = mem_lock_take,
+    .lock_renew = mem_lock_renew,
+    .lock_release = mem_lock_release,
+    .lock_held = mem_lock_held,
+    .done_put = mem_done_put,
+    .done_get = mem_done_get,
+    .index_put = mem_index_put,
+    .index_has = mem_index_has,
+    .index_versions = mem_index_versions,
+    .hits_add = mem_hits_add,
+    .stats_get = mem_stats_get,
+    .purge_publish = mem_purge_publish,
+    .purge_subscribe = mem_purge_subscribe,
+    .ready = mem_ready,
 };

@@ -408,12 +408,10 @@ static void test_check_storage(void) {
 static void test_check_meta(void) {
   struct reason why;
   expect_check("meta", "memory", 1);
-  ASSERT_EQ_INT(check_with("meta", "redis://localhost:6379/0", &why),
-                ERR_CONFIG);
-  ASSERT_EQ_STR(why.text, "meta=redis is not supported yet");
-  ASSERT_EQ_INT(check_with("meta", "redis-sentinel://a:1,b:2/m", &why),
-                ERR_CONFIG);
-  ASSERT_EQ_STR(why.text, "meta=redis is not supported yet");
+  expect_check("meta", "redis://localhost:6379/0", 1);
+  expect_check("meta", "redis://:pw@localhost:6379", 1);
+  expect_check("meta", "redis-sentinel://a:1,b:2/m", 1);
+  expect_check("meta", "redis://", 0);
   ASSERT_EQ_INT(check_with("meta", "mysql://u:hunter2@h/db", &why), ERR_CONFIG);
   ASSERT_TRUE(!contains(why.text, "hunter2"));
   expect_check("meta", "", 0);

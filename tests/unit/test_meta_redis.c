@@ -1,0 +1,3 @@
+/* placeholder: being written */
+#include "test.h"
+int main(void) { return test_summary(); }
