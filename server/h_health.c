@@ -6,6 +6,7 @@
 #include "hot.h"
 #include "http.h"
 #include "server.h"
+#include "storage/meta.h"
 #include "storage/storage.h"
 
 #include <stdio.h>
@@ -19,8 +20,19 @@ int h_readyz(struct req *r) {
     return http_error(r, 503, "draining: shutting down");
   struct reason why = {{0}};
   int rc = storage_ready(r->srv->store, &why);
-  if (!rc)
-    return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, "ready\n", 6);
+  if (!rc) {
+    /* Metadata down costs coordination, not service: still ready, and
+     * saying so in the body keeps the load balancer from flapping. */
+    struct meta *meta = r->srv->meta;
+    if (meta->ops->ready(meta, &why) == 0)
+      return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, "ready\n", 6);
+    char line[REASON_MAX + 64];
+    int n = snprintf(line, sizeof line, "degraded: %s\n",
+                     reason_text(&why, ERR_UNAVAILABLE));
+    if (n < 0 || (size_t)n >= sizeof line)
+      n = (int)sizeof line - 1;
+    return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, line, (size_t)n);
+  }
   if (hot_bytes(r->srv->hot) == 0)
     return http_fail(r, rc, &why);
   char line[REASON_MAX + 64];

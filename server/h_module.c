@@ -8,6 +8,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "fetch.h"
+#include "counters.h"
+#include "dlock.h"
 #include "hash1.h"
 #include "hot.h"
 #include "http.h"
@@ -53,6 +55,7 @@ static int fetch_buf(struct req *r, const char *rel, struct buf *out,
   long attempts = 0;
   int rc = upstream_get(r->srv->up, r->w->curl, rel, &sink, &attempts, why);
   atomic_fetch_add(&r->srv->upstream_fetches, attempts);
+  r->upstream += (int)attempts;
   if (rc == ERR_TOO_LARGE)
     reason_set(why, rc, "upstream %s is larger than %zu bytes", rel,
                out->max);
@@ -156,18 +159,27 @@ static int verify_sums(struct req *r, const struct modreq *m, const char *mod,
 
 /* --- immutable versions ------------------------------------------------ */
 
-/* 1 when key is held (hot cache or storage), 0 when it is not, ERR_STORAGE
- * when storage cannot say. */
-static int have(struct server *srv, const char *key) {
+/* 1 when m's artifact of this kind ("info", "mod", "zip") is held: in the
+ * hot cache, in the committed index (no storage round trip), or in storage.
+ * 0 when it is not, ERR_STORAGE when storage cannot say. */
+static int have(struct server *srv, const struct modreq *m, const char *kind) {
+  char key[KEY_MAX];
+  key_for(m, kind, key, sizeof key);
   const struct hot_entry *e = hot_get(srv->hot, key);
   if (e) {
     hot_release(srv->hot, e);
     return 1;
   }
+  if (srv->meta->ops->index_has(srv->meta, m->module, m->version, kind) == 1)
+    return 1;
   struct blob_stat st;
   int rc = storage_stat(srv->store, key, &st);
-  if (rc == 0)
+  if (rc == 0) {
+    /* Known now: remember it, so other replicas skip the round trip. */
+    srv->meta->ops->index_put(srv->meta, m->module, m->version, kind,
+                              st.size);
     return 1;
+  }
   return rc == ERR_NOT_FOUND ? 0 : ERR_STORAGE;
 }
 
@@ -187,8 +199,8 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
   key_for(m, "info", info_key, sizeof info_key);
   key_for(m, "mod", mod_key, sizeof mod_key);
   key_for(m, "zip", zip_key, sizeof zip_key);
-  int have_info = have(srv, info_key);
-  int have_zip = want_zip ? have(srv, zip_key) : 1;
+  int have_info = have(srv, m, "info");
+  int have_zip = want_zip ? have(srv, m, "zip") : 1;
   if (have_info < 0 || have_zip < 0)
     return storage_down(m, why);
   int need_zip = !have_zip;
@@ -229,6 +241,7 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
     long attempts = 0;
     rc = upstream_get(srv->up, r->w->curl, rel, &sink, &attempts, why);
     atomic_fetch_add(&srv->upstream_fetches, attempts);
+    r->upstream += (int)attempts;
     if (rc == ERR_TOO_LARGE)
       reason_set(why, rc, "upstream zip for %s@%s is larger than 500 MiB",
                  m->module, m->version);
@@ -259,6 +272,15 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
   }
   if (!have_info)
     rc = storage_put_buf(srv->store, info_key, info.data, info.len);
+  if (!rc) {
+    struct meta *meta = srv->meta;
+    if (need_zip)
+      meta->ops->index_put(meta, m->module, m->version, "zip", sp.size);
+    if (!have_info) {
+      meta->ops->index_put(meta, m->module, m->version, "mod", mod.len);
+      meta->ops->index_put(meta, m->module, m->version, "info", info.len);
+    }
+  }
 stored:
   if (rc)
     reason_set(why, ERR_STORAGE, "storing %s@%s failed: %s", m->module,
@@ -282,8 +304,19 @@ out:
   return rc == ERR_STORAGE ? ERR_STORAGE : rc;
 }
 
+struct fetch_args {
+  struct req *r;
+  const struct modreq *m;
+  int want_zip;
+};
+
+static int fetch_locked(void *arg, struct reason *why) {
+  struct fetch_args *fa = arg;
+  return fetch_version(fa->r, fa->m, fa->want_zip, why);
+}
+
 /* Makes sure m's version (and zip) is committed, fetching it at most once
- * however many requests ask at the same time. */
+ * however many requests ask at the same time, on this replica or any. */
 static int ensure_version(struct req *r, const struct modreq *m, int want_zip,
                           struct reason *why) {
   struct server *srv = r->srv;
@@ -292,8 +325,8 @@ static int ensure_version(struct req *r, const struct modreq *m, int want_zip,
   key_for(m, "zip", zip_key, sizeof zip_key);
   snprintf(fk, sizeof fk, "%s@%s", m->module, m->version);
   for (int round = 0; round < 4; round++) {
-    int hi = have(srv, info_key);
-    int hz = want_zip && hi == 1 ? have(srv, zip_key) : 1;
+    int hi = have(srv, m, "info");
+    int hz = want_zip && hi == 1 ? have(srv, m, "zip") : 1;
     if (hi < 0 || hz < 0)
       return storage_down(m, why);
     if (hi && hz)
@@ -310,9 +343,15 @@ static int ensure_version(struct req *r, const struct modreq *m, int want_zip,
       return lead;
     r->cache = "miss";
     if (lead) {
-      rc = fetch_version(r, m, want_zip, why);
+      struct fetch_args fa = {r, m, want_zip};
+      char lk[KEY_MAX + 16];
+      snprintf(lk, sizeof lk, "fetch:%s@%s%s", m->module, m->version,
+               want_zip ? "+zip" : "");
+      rc = dlock_run(srv, lk, fetch_locked, &fa, why);
       flight_done(srv->flights, f, rc, why);
-      return rc;
+      if (rc)
+        return rc;
+      continue; /* re-check: another replica may have fetched it */
     }
     if (rc)
       return rc;
@@ -494,9 +533,15 @@ static int collect_version(void *arg, const char *key, uint64_t size) {
   return 0;
 }
 
-/* Appends the committed versions of m's module, one per line. */
+/* Appends the committed versions of m's module, one per line: from the
+ * committed index when the metadata store has one, else by listing
+ * storage. */
 static int stored_versions(struct server *srv, const struct modreq *m,
                            struct buf *out) {
+  if (srv->meta->ops->index_versions(srv->meta, m->module, out) == 0 &&
+      out->len > 0)
+    return 0;
+  buf_reset(out);
   char dir[KEY_MAX];
   snprintf(dir, sizeof dir, "%s/@v/", m->module_esc);
   struct stored_versions sv = {dir, out};
@@ -681,6 +726,15 @@ int h_module(struct req *r) {
     st = h_mutable(r, m);
   else
     st = h_version(r, m);
+  if (!rc) {
+    struct meta_hit hit = {.hit = strcmp(r->cache, "miss") != 0,
+                           .upstream = r->upstream,
+                           .error = st >= 500,
+                           .at = time(NULL)};
+    snprintf(hit.module, sizeof hit.module, "%s", m->module);
+    snprintf(hit.version, sizeof hit.version, "%s", m->version);
+    counters_add(r->srv->counters, &hit);
+  }
   free(m);
   return st;
 }

@@ -3,6 +3,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "counters.h"
 #include "fetch.h"
 #include "hot.h"
 #include "server.h"
@@ -110,9 +111,15 @@ int main(int argc, char **argv) {
   rc = hot_new((size_t)cfg.hot_cache_mb << 20, &srv.hot);
   if (rc)
     goto out_flights;
-  rc = server_start(&srv, &why);
+  rc = counters_start(srv.meta, 500, 100000, &srv.counters);
   if (rc)
     goto out_hot;
+  rc = srv.meta->ops->purge_subscribe(srv.meta, h_admin_on_purge, &srv);
+  if (rc)
+    goto out_counters;
+  rc = server_start(&srv, &why);
+  if (rc)
+    goto out_counters;
   log_info("gomirror listening on %s (storage %s, meta %s, upstream %s)",
            cfg.listen, cfg.storage, cfg.meta, cfg.upstream);
 
@@ -121,9 +128,17 @@ int main(int argc, char **argv) {
   log_info("received %s: draining in-flight requests",
            sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server_stop(&srv);
+  /* Flush the counters while the metadata store is open, then close it
+   * before the hot cache goes: its purge subscriber calls into the cache. */
+  counters_stop(srv.counters);
+  srv.counters = NULL;
+  meta_close(srv.meta);
+  srv.meta = NULL;
   log_info("stopped");
   status = 0;
 
+out_counters:
+  counters_stop(srv.counters);
 out_hot:
   hot_free(srv.hot);
 out_flights:

@@ -75,6 +75,11 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   r.head = strcmp(r.method, "HEAD") == 0;
   if (!r.w || !r.w->curl) {
     http_error(&r, 500, "worker thread has no HTTP client");
+  } else if (strncmp(r.path, "/admin/", 7) == 0) {
+    if (strcmp(r.path, "/admin/purge") == 0)
+      h_admin_purge(&r);
+    else
+      http_error(&r, 404, "unknown admin endpoint");
   } else if (!is_get && !r.head) {
     http_send(&r, 405, CT_TEXT, CACHE_NONE, "Allow: GET, HEAD\r\n",
               "method not allowed: use GET or HEAD\n", 36);
@@ -82,6 +87,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
     h_healthz(&r);
   } else if (strcmp(r.path, "/readyz") == 0) {
     h_readyz(&r);
+  } else if (strcmp(r.path, "/stats") == 0) {
+    h_stats(&r);
   } else if (strncmp(r.path, "/sumdb/", 7) == 0) {
     h_sumdb(&r);
   } else if (strcmp(r.path, "/") == 0) {

@@ -15,6 +15,7 @@ struct upstream;
 struct flight_group;
 struct sumdb_list;
 struct hot_cache;
+struct counters;
 struct mg_context;
 struct mg_connection;
 struct reason;
@@ -27,6 +28,7 @@ struct server {
   struct sumdb_list *sumdbs;
   struct flight_group *flights;
   struct hot_cache *hot;
+  struct counters *counters;
   struct mg_context *ctx;
   char spool_dir[256]; /* where zips are spooled while being validated */
   atomic_int draining;
@@ -50,6 +52,7 @@ struct req {
   int status;
   long long bytes;   /* body bytes written */
   const char *cache; /* "hit", "miss" or "-" for the access log */
+  int upstream;      /* upstream requests this request caused */
 };
 
 /* Starts CivetWeb on cfg->listen with the handlers. 0 or ERR_CONFIG with a
@@ -64,5 +67,9 @@ int h_module(struct req *r);
 int h_sumdb(struct req *r);
 int h_healthz(struct req *r);
 int h_readyz(struct req *r);
+int h_stats(struct req *r);
+int h_admin_purge(struct req *r);
+/* The purge subscriber: drops hot-cache entries under prefix. */
+void h_admin_on_purge(void *arg, const char *prefix);
 
 #endif

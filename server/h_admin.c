@@ -1,0 +1,143 @@
+/* /stats (JSON counts for people and dashboards) and the admin endpoints,
+ * which need `admin_token`: POST /admin/purge drops a module (or one
+ * version) from every replica's hot cache and from the metadata caches. */
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "counters.h"
+#include "hot.h"
+#include "http.h"
+#include "modpath.h"
+#include "server.h"
+#include "storage/meta.h"
+
+#include <civetweb.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int send_json(struct req *r, int status, struct json_object *o) {
+  const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+  int st = http_send(r, status, CT_JSON, CACHE_NONE, NULL, text, strlen(text));
+  json_object_put(o);
+  return st;
+}
+
+int h_stats(struct req *r) {
+  struct server *srv = r->srv;
+  /* Let the hits before this request reach the store first. */
+  counters_sync(srv->counters, 1000);
+  struct meta_stats ms;
+  memset(&ms, 0, sizeof ms);
+  int rc = srv->meta->ops->stats_get(srv->meta, &ms);
+  struct counters_local cl;
+  counters_local(srv->counters, &cl);
+  struct json_object *o = json_object_new_object();
+  json_object_object_add(o, "meta", json_object_new_string(srv->meta->ops->name));
+  json_object_object_add(o, "meta_available", json_object_new_boolean(rc == 0));
+  json_object_object_add(o, "hits", json_object_new_int64(ms.hits));
+  json_object_object_add(o, "misses", json_object_new_int64(ms.misses));
+  long long total = ms.hits + ms.misses;
+  json_object_object_add(
+      o, "hit_ratio",
+      json_object_new_double(total ? (double)ms.hits / (double)total : 0.0));
+  json_object_object_add(o, "upstream_fetches",
+                         json_object_new_int64(ms.upstream_fetches));
+  json_object_object_add(o, "errors", json_object_new_int64(ms.errors));
+  struct json_object *top = json_object_new_array();
+  for (size_t i = 0; i < ms.ntop; i++) {
+    struct json_object *t = json_object_new_object();
+    json_object_object_add(t, "module", json_object_new_string(ms.top[i].module));
+    json_object_object_add(t, "hits", json_object_new_int64(ms.top[i].hits));
+    json_object_array_add(top, t);
+  }
+  json_object_object_add(o, "top_today", top);
+  struct json_object *rep = json_object_new_object();
+  json_object_object_add(rep, "counters_queued", json_object_new_int64(cl.queued));
+  json_object_object_add(rep, "counters_flushed", json_object_new_int64(cl.flushed));
+  json_object_object_add(rep, "counters_dropped", json_object_new_int64(cl.dropped));
+  json_object_object_add(rep, "hot_cache_bytes",
+                         json_object_new_int64((int64_t)hot_bytes(srv->hot)));
+  json_object_object_add(rep, "in_flight",
+                         json_object_new_int64(atomic_load(&srv->in_flight)));
+  json_object_object_add(o, "replica", rep);
+  return send_json(r, 200, o);
+}
+
+/* Constant-time comparison of the presented bearer token. */
+static int authorized(struct req *r) {
+  const char *want = r->srv->cfg->admin_token;
+  const char *h = http_header(r, "Authorization");
+  if (!h || strncmp(h, "Bearer ", 7) != 0)
+    return 0;
+  h += 7;
+  size_t n = strlen(want);
+  return strlen(h) == n && CRYPTO_memcmp(h, want, n) == 0;
+}
+
+/* Reads a form field from the query string or a small urlencoded body. */
+static int field(struct req *r, const char *body, const char *name, char *out,
+                 size_t cap) {
+  const struct mg_request_info *ri = mg_get_request_info(r->conn);
+  if (ri->query_string &&
+      mg_get_var(ri->query_string, strlen(ri->query_string), name, out, cap) >
+          0)
+    return 1;
+  return body[0] && mg_get_var(body, strlen(body), name, out, cap) > 0;
+}
+
+/* Called for every purge published by any replica (this one included). */
+void h_admin_on_purge(void *arg, const char *prefix) {
+  struct server *srv = arg;
+  size_t n = hot_drop_prefix(srv->hot, prefix);
+  log_info("purge %s: dropped %zu hot-cache entries", prefix, n);
+}
+
+int h_admin_purge(struct req *r) {
+  struct server *srv = r->srv;
+  if (!srv->cfg->admin_token || !srv->cfg->admin_token[0])
+    return http_error(r, 404, "admin endpoints are off (set admin_token)");
+  if (strcmp(r->method, "POST") != 0)
+    return http_send(r, 405, CT_TEXT, CACHE_NONE, "Allow: POST\r\n",
+                     "method not allowed: use POST\n", 29);
+  if (!authorized(r))
+    return http_error(r, 401, "admin token missing or wrong");
+  char body[4096] = "";
+  int got = mg_read(r->conn, body, sizeof body - 1);
+  if (got > 0)
+    body[got] = '\0';
+  char module[MODPATH_MAX + 1] = "", version[VERSION_MAX + 1] = "";
+  if (!field(r, body, "module", module, sizeof module))
+    return http_error(r, 400, "purge needs module=<module path>");
+  field(r, body, "version", version, sizeof version);
+  struct reason why = {{0}};
+  int rc = modpath_check_path(module, &why);
+  if (!rc && version[0])
+    rc = modpath_check_version(module, version, 0, &why);
+  if (rc)
+    return http_fail(r, rc, &why);
+  char esc[MODPATH_ESC_MAX + 1], vesc[VERSION_ESC_MAX + 1] = "";
+  char prefix[MODPATH_ESC_MAX + VERSION_ESC_MAX + 16];
+  if (modpath_escape(module, esc, sizeof esc) ||
+      (version[0] && modpath_escape_version(version, vesc, sizeof vesc)))
+    return http_error(r, 400, "cannot escape module path or version");
+  snprintf(prefix, sizeof prefix, "%s/@v/%s%s", esc, vesc, vesc[0] ? "." : "");
+  /* Mutable answers go too, so the next request asks the upstream. */
+  const char *kinds[] = {"list", "latest"};
+  for (size_t i = 0; i < 2; i++) {
+    char key[MODPATH_MAX + 16];
+    snprintf(key, sizeof key, "%s:%s", kinds[i], module);
+    srv->meta->ops->forget(srv->meta, key);
+  }
+  size_t here = hot_drop_prefix(srv->hot, prefix);
+  rc = srv->meta->ops->purge_publish(srv->meta, prefix);
+  log_info("admin purge %s%s%s (%zu here)%s", module, version[0] ? "@" : "",
+           version, here, rc ? ": other replicas not told (metadata down)" : "");
+  struct json_object *o = json_object_new_object();
+  json_object_object_add(o, "purged", json_object_new_string(prefix));
+  json_object_object_add(o, "dropped_here", json_object_new_int64((int64_t)here));
+  json_object_object_add(o, "broadcast", json_object_new_boolean(rc == 0));
+  return send_json(r, 200, o);
+}
