@@ -564,10 +564,56 @@ enum mutable_kind { MUT_LIST, MUT_LATEST, MUT_QUERY };
 
 /* Fetches a mutable answer through the flight group and caches it. The
  * leader fetches; waiters read what it cached. */
+struct mutable_args {
+  struct req *r;
+  const struct modreq *m;
+  enum mutable_kind kind;
+  const char *ckey;
+  struct buf *out;
+};
+
+/* Fetches and validates a mutable answer and caches it for every replica. */
+static int mutable_fetch(void *arg, struct reason *why) {
+  struct mutable_args *a = arg;
+  const struct modreq *m = a->m;
+  struct buf *out = a->out;
+  char rel[KEY_MAX];
+  if (a->kind == MUT_LIST)
+    snprintf(rel, sizeof rel, "%s/@v/list", m->module_esc);
+  else if (a->kind == MUT_LATEST)
+    snprintf(rel, sizeof rel, "%s/@latest", m->module_esc);
+  else
+    snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
+  int rc = fetch_buf(a->r, rel, out, why);
+  if (!rc && a->kind == MUT_LIST &&
+      memchr(out->data ? out->data : "", 0, out->len))
+    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                    "upstream list for %s holds a NUL byte", m->module);
+  if (!rc && a->kind != MUT_LIST) {
+    char got[VERSION_MAX + 1];
+    rc = validate_info(out->data, out->len, NULL, 0, got, sizeof got, why);
+    if (!rc && !semver_is_canonical(got))
+      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "upstream answered %s for %s with non-canonical "
+                      "version %.80s",
+                      a->kind == MUT_LATEST ? "@latest" : m->version,
+                      m->module, got);
+  }
+  if (!rc)
+    a->r->srv->meta->ops->cache_put(a->r->srv->meta, a->ckey, out->data,
+                                    out->len);
+  return rc;
+}
+
+/* Refreshes a mutable answer: one request per replica (flight group) and
+ * one replica at a time (a metadata lock). A replica that holds a stale copy
+ * and finds another replica refreshing serves its copy instead of waiting;
+ * one without a copy waits for the refresher and reads what it cached. */
 static int fetch_mutable(struct req *r, const struct modreq *m,
                          enum mutable_kind kind, const char *ckey,
                          struct buf *out, struct reason *why) {
   struct server *srv = r->srv;
+  struct meta *meta = srv->meta;
   struct flight *f;
   int rc = 0;
   int lead = flight_join(srv->flights, ckey, &f, &rc, why);
@@ -577,32 +623,28 @@ static int fetch_mutable(struct req *r, const struct modreq *m,
   if (!lead) {
     if (rc)
       return rc;
-    return srv->meta->ops->cache_get(srv->meta, ckey, out, NULL);
+    return meta->ops->cache_get(meta, ckey, out, NULL);
   }
-  char rel[KEY_MAX];
-  if (kind == MUT_LIST)
-    snprintf(rel, sizeof rel, "%s/@v/list", m->module_esc);
-  else if (kind == MUT_LATEST)
-    snprintf(rel, sizeof rel, "%s/@latest", m->module_esc);
-  else
-    snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
-  rc = fetch_buf(r, rel, out, why);
-  if (!rc && kind == MUT_LIST && memchr(out->data ? out->data : "", 0,
-                                        out->len))
-    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
-                    "upstream list for %s holds a NUL byte", m->module);
-  if (!rc && kind != MUT_LIST) {
-    char got[VERSION_MAX + 1];
-    rc = validate_info(out->data, out->len, NULL, 0, got, sizeof got, why);
-    if (!rc && !semver_is_canonical(got))
-      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
-                      "upstream answered %s for %s with non-canonical "
-                      "version %.80s",
-                      kind == MUT_LATEST ? "@latest" : m->version, m->module,
-                      got);
+  struct mutable_args a = {r, m, kind, ckey, out};
+  char lk[KEY_MAX + 16];
+  snprintf(lk, sizeof lk, "refresh-%s", ckey);
+  if (meta->ops->cache_get(meta, ckey, out, NULL) == 0) {
+    char token[META_TOKEN_LEN];
+    int lr = meta->ops->lock_take(meta, lk, srv->cfg->lock_ttl * 1000, token);
+    if (lr == ERR_EXISTS) {
+      r->cache = "stale"; /* another replica is refreshing it */
+    } else {
+      buf_reset(out);
+      rc = mutable_fetch(&a, why);
+      if (lr == 0)
+        meta->ops->lock_release(meta, lk, token);
+    }
+  } else {
+    buf_reset(out);
+    rc = dlock_run(srv, lk, mutable_fetch, &a, why);
+    if (!rc && out->len == 0) /* another replica fetched it */
+      meta->ops->cache_get(meta, ckey, out, NULL);
   }
-  if (!rc)
-    srv->meta->ops->cache_put(srv->meta, ckey, out->data, out->len);
   flight_done(srv->flights, f, rc, why);
   return rc;
 }

@@ -333,6 +333,17 @@ class GoGetProxy(Proc):
     pass
 
 
+class Redis(Proc):
+    def cli(self, *args):
+        """redis-cli against this server; its stdout."""
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=10).stdout.decode()
+
+
+class HAProxy(Proc):
+    pass
+
+
 class T:
     """What a test function receives: the binary, the fixtures, a private
     temporary directory, and starters whose processes stop with the test."""
@@ -428,7 +439,7 @@ class T:
         return p
 
     def start_gomirror(self, upstream=None, sumdb=None, data_dir=None, timeout=20,
-                       storage=None, **keys):
+                       storage=None, s3_prefix=None, **keys):
         """gomirror on a free port; waits for /healthz == 200.
 
         Storage is the script's (--storage fs|s3): fs in a fresh directory, or
@@ -451,7 +462,7 @@ class T:
             if rgw_ is None:
                 raise Failure("s3 storage asked for, but no RGW runs (use --storage s3 "
                               "or NEEDS_RGW = True in the script)")
-            prefix = f"{self.name}/{os.path.basename(d)}/"
+            prefix = s3_prefix or f"{self.name}/{os.path.basename(d)}/"
             flags.update(storage=f"s3://{rgw_.bucket}/{prefix}", s3_endpoint=rgw_.endpoint,
                          s3_region=rgw_.region, s3_access_key=rgw_.access_key,
                          s3_secret_key=rgw_.secret_key)
@@ -468,6 +479,54 @@ class T:
         p.url, p.port, p.dir, p.data_dir = f"http://127.0.0.1:{port}", port, d, data_dir
         p.rgw, p.s3_prefix = rgw_, prefix
         p.log = p.output
+        return self._start(p)
+
+    def start_redis(self, port=None, dir=None):
+        """A private redis-server on loopback (no persistence)."""
+        if not shutil.which("redis-server"):
+            raise Failure("redis-server is not installed (Debian package redis-server)")
+        d = dir or self.mkdtemp("redis")
+        port = port or free_port()
+        argv = ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", d, "--daemonize", "no"]
+        p = Redis("redis", argv, os.path.join(d, "redis.log"), ready_port=port)
+        p.port, p.dir, p.url = port, d, f"redis://127.0.0.1:{port}/0"
+        return self._start(p)
+
+    def start_haproxy(self, backends, check_interval_ms=300):
+        """HAProxy in front of gomirror replicas, with deploy/haproxy.cfg's
+        health check (/readyz) and retry options, on loopback."""
+        if not shutil.which("haproxy"):
+            raise Failure("haproxy is not installed (Debian package haproxy)")
+        d = self.mkdtemp("haproxy")
+        port = free_port()
+        servers = "".join(f"  server g{i} 127.0.0.1:{b.port} check\n"
+                          for i, b in enumerate(backends))
+        cfg = os.path.join(d, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"""global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 10m
+  timeout server 10m
+  timeout queue 30s
+  retries 3
+  option redispatch 1
+  retry-on conn-failure empty-response response-timeout
+frontend fe
+  bind 127.0.0.1:{port}
+  default_backend be
+backend be
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter {check_interval_ms} fall 2 rise 1
+{servers}""")
+        p = HAProxy("haproxy", ["haproxy", "-db", "-f", cfg], os.path.join(d, "haproxy.log"),
+                    ready_port=port)
+        p.port, p.url = port, f"http://127.0.0.1:{port}"
         return self._start(p)
 
     def start_gogetproxy(self, roots=None, hosts=None, depth=2):
