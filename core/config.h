@@ -12,6 +12,14 @@ struct config {
   char *listen;           /* "host:port" */
   char *upstream;         /* GOPROXY syntax */
   char *private_patterns; /* key "private", GOPRIVATE syntax */
+  char *go_binary;        /* for private modules and 'direct' */
+  long vcs_timeout;       /* seconds */
+  long vcs_workers;
+  char *vcs_netrc;        /* "" none */
+  char *vcs_gitconfig;    /* "" none */
+  char *vcs_ssh_key;      /* "" none */
+  char *vcs_insecure;     /* GOINSECURE, "" none */
+  char *vcs_http_proxy;   /* "" none */
   char *storage;          /* fs:///abs, fs://./rel, s3://bucket/prefix */
   char *s3_endpoint;      /* "" for AWS */
   char *s3_region;

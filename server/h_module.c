@@ -14,6 +14,7 @@
 #include "hot.h"
 #include "http.h"
 #include "modpath.h"
+#include "private.h"
 #include "semver.h"
 #include "server.h"
 #include "storage/meta.h"
@@ -21,8 +22,10 @@
 #include "sumdb.h"
 #include "upstream.h"
 #include "validate.h"
+#include "vcs.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,13 +195,190 @@ static int storage_down(const struct modreq *m, struct reason *why) {
 
 /* Fetches, validates and commits what is missing of m's version (and its
  * zip when want_zip). Only ever run by one thread per version. */
-static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
-                         struct reason *why) {
+/* Fetches .info and .mod (unless have_info) and the zip (when need_zip)
+ * down the upstream chain. UPSTREAM_DIRECT when the chain says `direct`. */
+static int gather_upstream(struct req *r, const struct modreq *m,
+                           int have_info, int need_zip, struct buf *info,
+                           struct buf *mod, struct spool *sp,
+                           struct reason *why) {
   struct server *srv = r->srv;
-  char info_key[KEY_MAX], mod_key[KEY_MAX], zip_key[KEY_MAX], rel[KEY_MAX];
+  char rel[KEY_MAX];
+  int rc;
+  if (!have_info) {
+    snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
+    rc = fetch_buf(r, rel, info, why);
+    if (rc)
+      return rc;
+    char got[VERSION_MAX + 1];
+    /* Checked here too, so garbage costs no further upstream requests. */
+    rc = validate_info(info->data, info->len, m->version, 1, got, sizeof got,
+                       why);
+    if (rc)
+      return rc;
+    snprintf(rel, sizeof rel, "%s/@v/%s.mod", m->module_esc, m->version_esc);
+    rc = fetch_buf(r, rel, mod, why);
+    if (rc)
+      return rc;
+  }
+  if (!need_zip)
+    return 0;
+  rc = spool_open(srv, sp);
+  if (rc)
+    return reason_set(why, rc, "cannot create a spool file in %s",
+                      srv->spool_dir);
+  snprintf(rel, sizeof rel, "%s/@v/%s.zip", m->module_esc, m->version_esc);
+  struct up_sink sink = {spool_write, spool_reset, sp};
+  long attempts = 0;
+  rc = upstream_get(srv->up, r->w->curl, rel, &sink, &attempts, why);
+  atomic_fetch_add(&srv->upstream_fetches, attempts);
+  r->upstream += (int)attempts;
+  if (rc == ERR_TOO_LARGE)
+    reason_set(why, rc, "upstream zip for %s@%s is larger than 500 MiB",
+               m->module, m->version);
+  return rc;
+}
+
+static int read_file(const char *path, struct buf *out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ERR_IO;
+  char chunk[4096];
+  int rc = 0;
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0) {
+      rc = ERR_IO;
+      break;
+    }
+    if (n == 0)
+      break;
+    rc = buf_append(out, chunk, (size_t)n);
+    if (rc)
+      break;
+  }
+  close(fd);
+  return rc;
+}
+
+/* Runs `go mod download` for module@query and reads what it produced:
+ * .info and .mod into buffers (unless have_info), the zip opened into sp
+ * (when need_zip). *resolved gets the canonical version. */
+static int gather_vcs(struct req *r, struct vcs *vcs, const char *module,
+                      const char *query, int have_info, int need_zip,
+                      struct buf *info, struct buf *mod, struct spool *sp,
+                      char *resolved, size_t cap, struct reason *why) {
+  if (!vcs)
+    return reason_set(why, ERR_UNSUPPORTED,
+                      "fetching from version control is not configured");
+  struct vcs_download d;
+  r->upstream++;
+  atomic_fetch_add(&r->srv->upstream_fetches, 1);
+  int rc = vcs_download(vcs, module, query, &d, why);
+  if (rc)
+    return rc;
+  snprintf(resolved, cap, "%s", d.version);
+  if (!have_info) {
+    rc = read_file(d.info_path, info);
+    if (!rc)
+      rc = read_file(d.mod_path, mod);
+    if (rc)
+      reason_set(why, rc == ERR_TOO_LARGE ? rc : ERR_UPSTREAM,
+                 "reading what the go command fetched for %s@%s failed",
+                 module, d.version);
+  }
+  if (!rc && need_zip) {
+    sp->fd = open(d.zip_path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (sp->fd < 0 || fstat(sp->fd, &st))
+      rc = reason_set(why, ERR_UPSTREAM, "the go command left no zip for %s@%s",
+                      module, d.version);
+    else
+      sp->size = (uint64_t)st.st_size;
+  }
+  /* The open zip survives the removal of its directory. */
+  vcs_download_done(&d);
+  return rc;
+}
+
+static int is_private(const struct server *srv, const char *module) {
+  const char *p = srv->cfg->private_patterns;
+  return p && p[0] && private_match(p, module) == 1;
+}
+
+/* Validates what was gathered for m (the .info and .mod unless have_info,
+ * the zip in sp when need_zip), checks public modules against the checksum
+ * database, and commits: .mod and .zip first, .info last. */
+static int commit_version(struct req *r, const struct modreq *m, int priv,
+                          int have_info, int need_zip, struct buf *info,
+                          struct buf *mod, struct spool *sp,
+                          struct reason *why) {
+  struct server *srv = r->srv;
+  char info_key[KEY_MAX], mod_key[KEY_MAX], zip_key[KEY_MAX];
   key_for(m, "info", info_key, sizeof info_key);
   key_for(m, "mod", mod_key, sizeof mod_key);
   key_for(m, "zip", zip_key, sizeof zip_key);
+  char got[VERSION_MAX + 1];
+  int rc = 0;
+  if (!have_info) {
+    rc = validate_info(info->data, info->len, m->version, 1, got, sizeof got,
+                       why);
+    if (!rc)
+      rc = validate_mod(mod->data, mod->len, why);
+    if (rc)
+      return rc;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", sp->fd);
+  if (need_zip) {
+    rc = validate_zip(path, m->module, m->version, why);
+    if (rc)
+      return rc;
+  }
+  /* A private path is never sent to a checksum database. */
+  if (!priv)
+    rc = verify_sums(r, m, have_info ? NULL : mod->data, mod->len,
+                     need_zip ? path : NULL, why);
+  if (rc)
+    return rc;
+  /* Commit: .mod and .zip first, .info last; .info marks the version. */
+  if (!have_info) {
+    rc = storage_put_buf(srv->store, mod_key, mod->data, mod->len);
+    if (rc)
+      goto stored;
+  }
+  if (need_zip) {
+    rc = storage_put_fd(srv->store, zip_key, sp->fd, sp->size);
+    if (rc)
+      goto stored;
+  }
+  if (!have_info)
+    rc = storage_put_buf(srv->store, info_key, info->data, info->len);
+  if (!rc) {
+    struct meta *meta = srv->meta;
+    if (need_zip)
+      meta->ops->index_put(meta, m->module, m->version, "zip", sp->size);
+    if (!have_info) {
+      meta->ops->index_put(meta, m->module, m->version, "mod", mod->len);
+      meta->ops->index_put(meta, m->module, m->version, "info", info->len);
+    }
+  }
+stored:
+  if (rc)
+    reason_set(why, ERR_STORAGE, "storing %s@%s failed: %s", m->module,
+               m->version, err_str(rc));
+  else
+    log_info("committed %s@%s%s", m->module, m->version,
+             need_zip ? " (with zip)" : "");
+  return rc;
+}
+
+/* Fetches, validates and commits what is missing of m's version (and its
+ * zip when want_zip). Only ever run by one thread per version: private
+ * modules and `direct` come from version control, the rest from the
+ * upstream chain. */
+static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
+                         struct reason *why) {
+  struct server *srv = r->srv;
   int have_info = have(srv, m, "info");
   int have_zip = want_zip ? have(srv, m, "zip") : 1;
   if (have_info < 0 || have_zip < 0)
@@ -211,84 +391,31 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
   buf_init(&info, VALIDATE_INFO_MAX);
   buf_init(&mod, VALIDATE_MOD_MAX);
   struct spool sp = {-1, 0};
-  int rc = 0;
-  if (!have_info) {
-    snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
-    rc = fetch_buf(r, rel, &info, why);
-    if (rc)
-      goto out;
-    char got[VERSION_MAX + 1];
-    rc = validate_info(info.data, info.len, m->version, 1, got, sizeof got,
-                       why);
-    if (rc)
-      goto out;
-    snprintf(rel, sizeof rel, "%s/@v/%s.mod", m->module_esc, m->version_esc);
-    rc = fetch_buf(r, rel, &mod, why);
-    if (rc)
-      goto out;
-    rc = validate_mod(mod.data, mod.len, why);
-    if (rc)
-      goto out;
-  }
-  if (need_zip) {
-    rc = spool_open(srv, &sp);
-    if (rc) {
-      reason_set(why, rc, "cannot create a spool file in %s", srv->spool_dir);
-      goto out;
-    }
-    snprintf(rel, sizeof rel, "%s/@v/%s.zip", m->module_esc, m->version_esc);
-    struct up_sink sink = {spool_write, spool_reset, &sp};
-    long attempts = 0;
-    rc = upstream_get(srv->up, r->w->curl, rel, &sink, &attempts, why);
-    atomic_fetch_add(&srv->upstream_fetches, attempts);
-    r->upstream += (int)attempts;
-    if (rc == ERR_TOO_LARGE)
-      reason_set(why, rc, "upstream zip for %s@%s is larger than 500 MiB",
-                 m->module, m->version);
-    if (rc)
-      goto out;
-  }
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", sp.fd);
-  if (need_zip) {
-    rc = validate_zip(path, m->module, m->version, why);
-    if (rc)
-      goto out;
-  }
-  rc = verify_sums(r, m, have_info ? NULL : mod.data, mod.len,
-                   need_zip ? path : NULL, why);
-  if (rc)
-    goto out;
-  /* Commit: .mod and .zip first, .info last; .info marks the version. */
-  if (!have_info) {
-    rc = storage_put_buf(srv->store, mod_key, mod.data, mod.len);
-    if (rc)
-      goto stored;
-  }
-  if (need_zip) {
-    rc = storage_put_fd(srv->store, zip_key, sp.fd, sp.size);
-    if (rc)
-      goto stored;
-  }
-  if (!have_info)
-    rc = storage_put_buf(srv->store, info_key, info.data, info.len);
-  if (!rc) {
-    struct meta *meta = srv->meta;
-    if (need_zip)
-      meta->ops->index_put(meta, m->module, m->version, "zip", sp.size);
-    if (!have_info) {
-      meta->ops->index_put(meta, m->module, m->version, "mod", mod.len);
-      meta->ops->index_put(meta, m->module, m->version, "info", info.len);
+  int priv = is_private(srv, m->module);
+  char got[VERSION_MAX + 1];
+  int rc;
+  if (priv) {
+    /* go mod download fetches all three at once: keep the zip too. */
+    need_zip = !have(srv, m, "zip");
+    rc = gather_vcs(r, srv->vcs_private, m->module, m->version, have_info,
+                    need_zip, &info, &mod, &sp, got, sizeof got, why);
+  } else {
+    rc = gather_upstream(r, m, have_info, need_zip, &info, &mod, &sp, why);
+    if (rc == UPSTREAM_DIRECT) {
+      buf_reset(&info);
+      buf_reset(&mod);
+      if (sp.fd >= 0)
+        close(sp.fd);
+      sp.fd = -1;
+      if (why)
+        why->text[0] = '\0';
+      rc = gather_vcs(r, srv->vcs_direct, m->module, m->version, have_info,
+                      need_zip, &info, &mod, &sp, got, sizeof got, why);
     }
   }
-stored:
-  if (rc)
-    reason_set(why, ERR_STORAGE, "storing %s@%s failed: %s", m->module,
-               m->version, err_str(rc));
-  else
-    log_info("committed %s@%s%s", m->module, m->version,
-             need_zip ? " (with zip)" : "");
-out:
+  if (!rc)
+    rc = commit_version(r, m, priv, have_info, need_zip, &info, &mod, &sp,
+                        why);
   if (rc == ERR_NOT_FOUND || rc == ERR_GONE) {
     char nk[KEY_MAX];
     snprintf(nk, sizeof nk, "v:%s@%s", m->module, m->version);
@@ -572,19 +699,128 @@ struct mutable_args {
   struct buf *out;
 };
 
+struct sha_ctx {
+  EVP_MD_CTX *ctx;
+};
+
+static int sha_sink(void *arg, const void *data, size_t len) {
+  EVP_DigestUpdate(((struct sha_ctx *)arg)->ctx, data, len);
+  return 0;
+}
+
+/* 1 when the zip in fd differs from the stored one, 0 when equal, <0 when
+ * either cannot be read. */
+static int zip_differs(struct server *srv, const struct modreq *m, int fd) {
+  unsigned char a[32], b[32];
+  struct sha_ctx s = {EVP_MD_CTX_new()};
+  if (!s.ctx)
+    return ERR_NOMEM;
+  char key[KEY_MAX];
+  key_for(m, "zip", key, sizeof key);
+  EVP_DigestInit_ex(s.ctx, EVP_sha256(), NULL);
+  int rc = storage_get(srv->store, key, NULL, sha_sink, &s);
+  EVP_DigestFinal_ex(s.ctx, a, NULL);
+  EVP_DigestInit_ex(s.ctx, EVP_sha256(), NULL);
+  char chunk[8192];
+  off_t off = 0;
+  ssize_t n;
+  while (!rc && (n = pread(fd, chunk, sizeof chunk, off)) > 0) {
+    EVP_DigestUpdate(s.ctx, chunk, (size_t)n);
+    off += n;
+  }
+  EVP_DigestFinal_ex(s.ctx, b, NULL);
+  EVP_MD_CTX_free(s.ctx);
+  return rc ? rc : memcmp(a, b, sizeof a) != 0;
+}
+
+/* A mutable answer from version control: `go list` for list; for @latest
+ * and queries (`master`, a commit), `go mod download`, whose canonical
+ * version is committed here too. A version committed before is never
+ * replaced: if version control now has other content under it (a moved
+ * tag), the first content stays and the mismatch is logged. */
+static int mutable_vcs(struct req *r, const struct modreq *m,
+                       enum mutable_kind kind, struct vcs *vcs, int priv,
+                       struct buf *out, struct reason *why) {
+  struct server *srv = r->srv;
+  if (!vcs)
+    return reason_set(why, ERR_UNSUPPORTED,
+                      "fetching from version control is not configured");
+  if (kind == MUT_LIST) {
+    r->upstream++;
+    atomic_fetch_add(&srv->upstream_fetches, 1);
+    return vcs_list(vcs, m->module, out, why);
+  }
+  struct modreq *lm = malloc(sizeof *lm);
+  if (!lm)
+    return ERR_NOMEM;
+  *lm = *m;
+  struct buf info, mod;
+  buf_init(&info, VALIDATE_INFO_MAX);
+  buf_init(&mod, VALIDATE_MOD_MAX);
+  struct spool sp = {-1, 0};
+  int rc = gather_vcs(r, vcs, m->module,
+                      kind == MUT_LATEST ? "latest" : m->version, 0, 1, &info,
+                      &mod, &sp, lm->version, sizeof lm->version, why);
+  if (!rc && modpath_escape_version(lm->version, lm->version_esc,
+                                    sizeof lm->version_esc))
+    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA, "bad version %.80s",
+                    lm->version);
+  if (rc)
+    goto out;
+  lm->canonical = 1;
+  int hi = have(srv, lm, "info");
+  if (hi < 0) {
+    rc = storage_down(lm, why);
+  } else if (hi == 1) {
+    if (have(srv, lm, "zip") == 1 && zip_differs(srv, lm, sp.fd) == 1)
+      log_warn("%s@%s in version control no longer matches what was first "
+               "served (a moved tag?); keeping the first content",
+               lm->module, lm->version);
+    char key[KEY_MAX];
+    key_for(lm, "info", key, sizeof key);
+    rc = storage_get_buf(srv->store, key, out);
+  } else {
+    rc = commit_version(r, lm, priv, 0, have(srv, lm, "zip") != 1, &info,
+                        &mod, &sp, why);
+    if (!rc)
+      rc = buf_append(out, info.data, info.len);
+  }
+out:
+  if (sp.fd >= 0)
+    close(sp.fd);
+  buf_free(&info);
+  buf_free(&mod);
+  free(lm);
+  return rc;
+}
+
 /* Fetches and validates a mutable answer and caches it for every replica. */
 static int mutable_fetch(void *arg, struct reason *why) {
   struct mutable_args *a = arg;
   const struct modreq *m = a->m;
+  struct server *srv = a->r->srv;
   struct buf *out = a->out;
-  char rel[KEY_MAX];
-  if (a->kind == MUT_LIST)
-    snprintf(rel, sizeof rel, "%s/@v/list", m->module_esc);
-  else if (a->kind == MUT_LATEST)
-    snprintf(rel, sizeof rel, "%s/@latest", m->module_esc);
-  else
-    snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
-  int rc = fetch_buf(a->r, rel, out, why);
+  int priv = is_private(srv, m->module);
+  int rc = UPSTREAM_DIRECT;
+  if (!priv) {
+    char rel[KEY_MAX];
+    if (a->kind == MUT_LIST)
+      snprintf(rel, sizeof rel, "%s/@v/list", m->module_esc);
+    else if (a->kind == MUT_LATEST)
+      snprintf(rel, sizeof rel, "%s/@latest", m->module_esc);
+    else
+      snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc,
+               m->version_esc);
+    rc = fetch_buf(a->r, rel, out, why);
+  }
+  if (rc == UPSTREAM_DIRECT) {
+    buf_reset(out);
+    if (why)
+      why->text[0] = '\0';
+    rc = mutable_vcs(a->r, m, a->kind,
+                     priv ? srv->vcs_private : srv->vcs_direct, priv, out,
+                     why);
+  }
   if (!rc && a->kind == MUT_LIST &&
       memchr(out->data ? out->data : "", 0, out->len))
     rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
@@ -600,8 +836,7 @@ static int mutable_fetch(void *arg, struct reason *why) {
                       m->module, got);
   }
   if (!rc)
-    a->r->srv->meta->ops->cache_put(a->r->srv->meta, a->ckey, out->data,
-                                    out->len);
+    srv->meta->ops->cache_put(srv->meta, a->ckey, out->data, out->len);
   return rc;
 }
 

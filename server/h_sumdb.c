@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "http.h"
 #include "modpath.h"
+#include "private.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
@@ -237,6 +238,41 @@ int sumdb_fetch(struct server *srv, struct worker *w,
   return rc;
 }
 
+/* A lookup for a private module is answered here and never forwarded: the
+ * public database cannot know the module, and asking it would leak the
+ * path. The one-line body tells the developer what to set. Returns 0 when
+ * the module is not private (the caller goes on). */
+static int private_lookup(struct req *r, const char *mod_esc,
+                          const struct sumdb_entry *db) {
+  const char *patterns = r->srv->cfg->private_patterns;
+  char module[MODPATH_MAX + 1];
+  if (!patterns || !patterns[0] ||
+      modpath_unescape(mod_esc, module, sizeof module) ||
+      private_match(patterns, module) != 1)
+    return 0;
+  /* Name the pattern that matched, so the advice is copy-and-paste. */
+  char pattern[256] = "";
+  for (const char *p = patterns; *p;) {
+    size_t n = strcspn(p, ",");
+    if (n < sizeof pattern) {
+      memcpy(pattern, p, n);
+      pattern[n] = '\0';
+      if (private_match(pattern, module) == 1)
+        break;
+    }
+    pattern[0] = '\0';
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  struct reason line;
+  reason_set(&line, ERR_FORBIDDEN,
+             "%s is a private module: %s cannot verify it; add %s to "
+             "GONOSUMDB (or GOPRIVATE)",
+             module, db->name, pattern[0] ? pattern : module);
+  return http_error(r, 403, line.text);
+}
+
 int h_sumdb(struct req *r) {
   struct server *srv = r->srv;
   const char *p = r->path + strlen("/sumdb/");
@@ -265,6 +301,11 @@ int h_sumdb(struct req *r) {
     return http_fail(r, rc, &why);
   if (kind == SUMDB_SUPPORTED)
     return http_send(r, 200, CT_TEXT, CACHE_SHORT, NULL, "", 0);
+  if (kind == SUMDB_LOOKUP) {
+    int st = private_lookup(r, mod, db);
+    if (st)
+      return st;
+  }
 
   const char *ctype = kind == SUMDB_TILE ? "application/octet-stream"
                                          : CT_TEXT;

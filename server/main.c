@@ -11,6 +11,7 @@
 #include "storage/storage.h"
 #include "sumdb.h"
 #include "upstream.h"
+#include "vcs.h"
 
 #include <civetweb.h>
 #include <curl/curl.h>
@@ -21,6 +22,37 @@
 #include <string.h>
 
 extern char **environ;
+
+/* The go-command fetchers: one for `private` patterns, one for `direct` in
+ * the upstream chain (any module). Start-up fails if either is needed and
+ * the go command is missing. */
+static int open_vcs(const struct config *cfg, struct server *srv,
+                    struct reason *why) {
+  struct vcs_config vc = {
+      .go_binary = cfg->go_binary,
+      .timeout_s = cfg->vcs_timeout,
+      .workers = (int)cfg->vcs_workers,
+      .netrc_file = cfg->vcs_netrc,
+      .gitconfig_file = cfg->vcs_gitconfig,
+      .ssh_key_file = cfg->vcs_ssh_key,
+      .insecure = cfg->vcs_insecure,
+      .scratch_dir = srv->spool_dir,
+      .http_proxy = cfg->vcs_http_proxy,
+  };
+  int rc = 0;
+  if (cfg->private_patterns && cfg->private_patterns[0]) {
+    vc.private_patterns = cfg->private_patterns;
+    rc = vcs_new(&vc, &srv->vcs_private, why);
+    if (!rc)
+      log_info("private modules (%s) come from version control with %s",
+               cfg->private_patterns, vcs_go_version(srv->vcs_private));
+  }
+  if (!rc && upstream_has_direct(srv->up)) {
+    vc.private_patterns = "*";
+    rc = vcs_new(&vc, &srv->vcs_direct, why);
+  }
+  return rc;
+}
 
 static int fail(const struct reason *why, int code) {
   fprintf(stderr, "gomirror: %s\n", reason_text(why, code));
@@ -50,17 +82,6 @@ int main(int argc, char **argv) {
     config_print(&cfg, stdout);
     config_free(&cfg);
     return 0;
-  }
-  /* Serving `private` patterns needs the direct VCS fetcher; until it
-   * exists, refusing to start is the only way to be sure such a path is
-   * never sent to a public upstream. */
-  if (cfg.private_patterns && cfg.private_patterns[0]) {
-    reason_set(&why, ERR_CONFIG,
-               "private=%s: private modules are not supported yet; refusing "
-               "to start rather than send their paths upstream",
-               cfg.private_patterns);
-    config_free(&cfg);
-    return fail(&why, ERR_CONFIG);
   }
   rc = log_setup(cfg.log_format, cfg.log_level);
   if (rc) {
@@ -108,6 +129,9 @@ int main(int argc, char **argv) {
   rc = flight_group_new(&srv.flights);
   if (rc)
     goto out_sumdb;
+  rc = open_vcs(&cfg, &srv, &why);
+  if (rc)
+    goto out_vcs;
   rc = hot_new((size_t)cfg.hot_cache_mb << 20, &srv.hot);
   if (rc)
     goto out_flights;
@@ -142,6 +166,9 @@ out_counters:
 out_hot:
   hot_free(srv.hot);
 out_flights:
+out_vcs:
+  vcs_free(srv.vcs_private);
+  vcs_free(srv.vcs_direct);
   flight_group_free(srv.flights);
 out_sumdb:
   sumdb_list_free(srv.sumdbs);

@@ -16,6 +16,7 @@ struct flight_group;
 struct sumdb_list;
 struct hot_cache;
 struct counters;
+struct vcs;
 struct mg_context;
 struct mg_connection;
 struct reason;
@@ -29,6 +30,8 @@ struct server {
   struct flight_group *flights;
   struct hot_cache *hot;
   struct counters *counters;
+  struct vcs *vcs_private; /* fetches `private` modules; NULL if none */
+  struct vcs *vcs_direct;  /* `direct` in the upstream chain; NULL if not */
   struct mg_context *ctx;
   char spool_dir[256]; /* where zips are spooled while being validated */
   atomic_int draining;

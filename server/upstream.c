@@ -230,10 +230,7 @@ int upstream_get(const struct upstream *u, CURL *h, const char *rel,
       return reason_set(why, ERR_NOT_FOUND,
                         "not found: not cached, and upstream is off");
     if (e->kind == UP_DIRECT)
-      return reason_set(
-          why, ERR_UNSUPPORTED,
-          "upstream 'direct' (fetching from version control) is not "
-          "supported yet");
+      return UPSTREAM_DIRECT;
     struct buf url;
     buf_init(&url, 8192);
     rc = buf_appendf(&url, "%s/%s", e->base, rel);
@@ -256,4 +253,11 @@ int upstream_get(const struct upstream *u, CURL *h, const char *rel,
       return rc;
   }
   return rc;
+}
+
+int upstream_has_direct(const struct upstream *u) {
+  for (size_t i = 0; i < u->n; i++)
+    if (u->v[i].kind == UP_DIRECT)
+      return 1;
+  return 0;
 }

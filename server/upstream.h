@@ -40,10 +40,15 @@ int upstream_parse(const char *spec, long connect_timeout, long fetch_timeout,
                    struct upstream **out, struct reason *why);
 void upstream_free(struct upstream *u); /* NULL-safe */
 
+/* Returned (positive) by upstream_get when the chain reaches `direct`: the
+ * caller fetches from version control instead. */
+#define UPSTREAM_DIRECT 1
+
 /* GETs "<entry base>/<rel>" down the chain into sink. rel is already
- * escaped. Returns 0 on a 200, ERR_NOT_FOUND/ERR_GONE when the chain ends on
- * "does not exist", ERR_UPSTREAM (502), ERR_UPSTREAM_TIMEOUT (504),
- * ERR_UNSUPPORTED for `direct`, or the sink's error. why gets one line. */
+ * escaped. Returns 0 on a 200, UPSTREAM_DIRECT when the chain reaches
+ * `direct`, ERR_NOT_FOUND/ERR_GONE when it ends on "does not exist",
+ * ERR_UPSTREAM (502), ERR_UPSTREAM_TIMEOUT (504), or the sink's error. why
+ * gets one line. */
 int upstream_get(const struct upstream *u, CURL *h, const char *rel,
                  const struct up_sink *sink, long *attempts,
                  struct reason *why);
@@ -55,6 +60,9 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
                      long connect_timeout, long fetch_timeout,
                      const struct up_sink *sink, long *status,
                      struct reason *why);
+
+/* 1 when the chain has a `direct` entry. */
+int upstream_has_direct(const struct upstream *u);
 
 /* Copies url into out with any "user:password@" removed. */
 void upstream_redact(const char *url, char *out, size_t cap);

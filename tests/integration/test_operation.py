@@ -54,11 +54,12 @@ def test_bad_config_is_one_clear_line(t):
     check("no-such-key" in r.stderr.decode(), f"error: {r.stderr!r}")
     r = run_binary(t, ["--upstream=ftp://x"])
     eq(r.returncode, 2, "bad upstream exit status")
-    # Until private modules are served, a private pattern refuses to start
-    # rather than risk sending the path upstream.
-    r = run_binary(t, ["--private=corp.example/*", "--listen=127.0.0.1:%d" % harness.free_port()])
-    eq(r.returncode, 2, "private exit status")
-    check("private" in r.stderr.decode(), f"error: {r.stderr!r}")
+    # Private modules need the go command: without it, no start.
+    r = run_binary(t, ["--private=corp.example/*", "--go_binary=/nonexistent/go",
+                       "--listen=127.0.0.1:%d" % harness.free_port()])
+    eq(r.returncode, 2, "private without go: exit status")
+    err = r.stderr.decode()
+    check("go" in err and err.count("\n") == 1, f"error: {err!r}")
 
 
 def test_help(t):

@@ -144,11 +144,9 @@ def test_pipe_falls_through_on_any_error(t):
     one_line_reason(gm3.get(f"/{MOD}/@v/list"), 502, "unreachable")
 
 
-def test_off_and_direct(t):
+def test_off(t):
     gm = t.start_gomirror(upstream="off")
     one_line_reason(gm.get(f"/{MOD}/@v/list"), 404, "off")
-    gm2 = t.start_gomirror(upstream="direct")
-    one_line_reason(gm2.get(f"/{MOD}/@v/{versions(t)[0]}.info"), 501, "not supported")
 
 
 def test_negative_cache(t):
