@@ -901,7 +901,7 @@ static int valid_version(const char *s) {
   return s && s[0] == 'v' && strlen(s) <= 256 && safe_word(s, 0);
 }
 
-int vcs_download(struct vcs *v, const char *module, const char *query,
+static int download_impl(struct vcs *v, const char *module, const char *query,
                  struct vcs_download *out, struct reason *why) {
   memset(out, 0, sizeof *out);
   int rc = check_module(v, module, why);
@@ -953,7 +953,7 @@ void vcs_download_done(struct vcs_download *d) {
   d->dir[0] = '\0';
 }
 
-int vcs_list(struct vcs *v, const char *module, struct buf *out,
+static int list_impl(struct vcs *v, const char *module, struct buf *out,
              struct reason *why) {
   buf_reset(out);
   int rc = check_module(v, module, why);
@@ -1151,4 +1151,51 @@ void vcs_free(struct vcs *v) {
 
 const char *vcs_go_version(const struct vcs *v) {
   return v->go_version;
+}
+
+/* The work above keeps several path-sized buffers per frame; callers may be
+ * on threads with small stacks (CivetWeb's workers have ~100 KiB). Each call
+ * therefore runs on a short-lived thread of its own with a 1 MiB stack,
+ * which costs microseconds next to running the go command. */
+struct big_call {
+  struct vcs *v;
+  const char *module, *query;
+  struct vcs_download *dl;
+  struct buf *list;
+  struct reason *why;
+  int rc;
+};
+
+static void *big_main(void *arg) {
+  struct big_call *bc = arg;
+  bc->rc = bc->dl ? download_impl(bc->v, bc->module, bc->query, bc->dl,
+                                  bc->why)
+                  : list_impl(bc->v, bc->module, bc->list, bc->why);
+  return NULL;
+}
+
+static int on_big_stack(struct big_call *bc) {
+  pthread_attr_t attr;
+  pthread_t th;
+  if (pthread_attr_init(&attr))
+    return ERR_NOMEM;
+  pthread_attr_setstacksize(&attr, 1u << 20);
+  int err = pthread_create(&th, &attr, big_main, bc);
+  pthread_attr_destroy(&attr);
+  if (err)
+    return reason_set(bc->why, ERR_NOMEM, "cannot start a fetch thread");
+  pthread_join(th, NULL);
+  return bc->rc;
+}
+
+int vcs_download(struct vcs *v, const char *module, const char *query,
+                 struct vcs_download *out, struct reason *why) {
+  struct big_call bc = {v, module, query, out, NULL, why, 0};
+  return on_big_stack(&bc);
+}
+
+int vcs_list(struct vcs *v, const char *module, struct buf *out,
+             struct reason *why) {
+  struct big_call bc = {v, module, NULL, NULL, out, why, 0};
+  return on_big_stack(&bc);
 }

@@ -480,7 +480,7 @@ static void test_check_sumdb(void) {
   expect_check("sumdb", "a/b=https://x", 0);
   expect_check("sumdb", "..=https://x", 0);
   expect_check("sumdb", "a=https://x,a=https://y", 0);
-  expect_check("sumdb", "", 0);
+  expect_check("sumdb", "", 1);
 }
 
 static void test_check_others(void) {
