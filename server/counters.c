@@ -49,6 +49,7 @@ static int flush_some(struct counters *c, struct meta_hit *batch) {
   int rc = c->meta->ops->hits_add(c->meta, batch, n);
   pthread_mutex_lock(&c->mu);
   if (rc) {
+    c->stats.flush_failures++;
     if (!c->down_logged)
       log_warn("counters: metadata store unavailable (%s); holding up to "
                "%zu hits, then dropping",

@@ -14,6 +14,7 @@ struct counters;
 
 struct counters_local {
   long long queued, flushed, dropped;
+  long long flush_failures; /* batches the metadata store refused */
 };
 
 int counters_start(struct meta *meta, long flush_ms, size_t capacity,

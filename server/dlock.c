@@ -100,6 +100,7 @@ int dlock_run(struct server *srv, const char *key, dlock_fn fn, void *arg,
     if (rc == 0)
       return run_holding(srv, key, token, ttl_ms, fn, arg, why);
     if (rc != ERR_EXISTS) {
+      atomic_fetch_add(&srv->metrics.redis_errors, 1);
       log_debug("fetch lock %s unavailable (%s): fetching here", key,
                 err_str(rc));
       return fn(arg, why);
@@ -116,6 +117,7 @@ int dlock_run(struct server *srv, const char *key, dlock_fn fn, void *arg,
       if (held == 0)
         break;
       if (held < 0) {
+        atomic_fetch_add(&srv->metrics.redis_errors, 1);
         log_debug("fetch lock %s: metadata down while waiting: fetching here",
                   key);
         return fn(arg, why);

@@ -44,6 +44,12 @@ static void key_for(const struct modreq *m, const char *ext, char *out,
 
 /* --- fetching into memory or a spool file ------------------------------ */
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int buf_write(void *arg, const void *p, size_t n) {
   return buf_append(arg, p, n);
 }
@@ -56,8 +62,11 @@ static int fetch_buf(struct req *r, const char *rel, struct buf *out,
                      struct reason *why) {
   struct up_sink sink = {buf_write, buf_reset_sink, out};
   long attempts = 0;
+  double t0 = now_s();
   int rc = upstream_get(r->srv->up, r->w->curl, rel, &sink, &attempts, why);
-  atomic_fetch_add(&r->srv->upstream_fetches, attempts);
+  if (attempts)
+    metrics_upstream(&r->srv->metrics, now_s() - t0);
+  atomic_fetch_add(&r->srv->metrics.upstream_fetches, attempts);
   r->upstream += (int)attempts;
   if (rc == ERR_TOO_LARGE)
     reason_set(why, rc, "upstream %s is larger than %zu bytes", rel,
@@ -183,7 +192,10 @@ static int have(struct server *srv, const struct modreq *m, const char *kind) {
                               st.size);
     return 1;
   }
-  return rc == ERR_NOT_FOUND ? 0 : ERR_STORAGE;
+  if (rc == ERR_NOT_FOUND)
+    return 0;
+  atomic_fetch_add(&srv->metrics.storage_errors, 1);
+  return ERR_STORAGE;
 }
 
 static int storage_down(const struct modreq *m, struct reason *why) {
@@ -229,8 +241,11 @@ static int gather_upstream(struct req *r, const struct modreq *m,
   snprintf(rel, sizeof rel, "%s/@v/%s.zip", m->module_esc, m->version_esc);
   struct up_sink sink = {spool_write, spool_reset, sp};
   long attempts = 0;
+  double t0 = now_s();
   rc = upstream_get(srv->up, r->w->curl, rel, &sink, &attempts, why);
-  atomic_fetch_add(&srv->upstream_fetches, attempts);
+  if (attempts)
+    metrics_upstream(&srv->metrics, now_s() - t0);
+  atomic_fetch_add(&srv->metrics.upstream_fetches, attempts);
   r->upstream += (int)attempts;
   if (rc == ERR_TOO_LARGE)
     reason_set(why, rc, "upstream zip for %s@%s is larger than 500 MiB",
@@ -272,8 +287,10 @@ static int gather_vcs(struct req *r, struct vcs *vcs, const char *module,
                       "fetching from version control is not configured");
   struct vcs_download d;
   r->upstream++;
-  atomic_fetch_add(&r->srv->upstream_fetches, 1);
+  atomic_fetch_add(&r->srv->metrics.upstream_fetches, 1);
+  double t0 = now_s();
   int rc = vcs_download(vcs, module, query, &d, why);
+  metrics_upstream(&r->srv->metrics, now_s() - t0);
   if (rc)
     return rc;
   snprintf(resolved, cap, "%s", d.version);
@@ -363,9 +380,11 @@ static int commit_version(struct req *r, const struct modreq *m, int priv,
     }
   }
 stored:
-  if (rc)
+  if (rc) {
+    atomic_fetch_add(&srv->metrics.storage_errors, 1);
     reason_set(why, ERR_STORAGE, "storing %s@%s failed: %s", m->module,
                m->version, err_str(rc));
+  }
   else
     log_info("committed %s@%s%s", m->module, m->version,
              need_zip ? " (with zip)" : "");
@@ -613,22 +632,54 @@ static int serve_zip(struct req *r, const char *key) {
   return st;
 }
 
+/* Serves a pinned hot-cache entry: the common case, with no storage or
+ * metadata round trip, no allocation, and for .info/.mod one write. */
+static int serve_hot(struct req *r, const struct modreq *m,
+                     const struct hot_entry *e) {
+  if (m->kind != MODREQ_ZIP)
+    return http_send(r, 200, m->kind == MODREQ_INFO ? CT_JSON : CT_TEXT,
+                     CACHE_IMMUTABLE, NULL, e->data, e->len);
+  struct range rg;
+  int st = zip_head(r, e->len, e->etag, &rg);
+  if ((st == 200 || st == 206) && !r->head)
+    http_write(r, e->data + rg.start, (size_t)rg.len);
+  return st < 0 ? -st : st;
+}
+
 static int h_version(struct req *r, const struct modreq *m) {
+  struct server *srv = r->srv;
   struct reason why = {{0}};
   int want_zip = m->kind == MODREQ_ZIP;
+  char key[KEY_MAX];
+  key_for(m, m->kind == MODREQ_INFO ? "info"
+             : m->kind == MODREQ_MOD ? "mod"
+                                     : "zip",
+          key, sizeof key);
+  if (!(want_zip && srv->cfg->zip_redirect)) {
+    const struct hot_entry *e = hot_get(srv->hot, key);
+    if (e) {
+      atomic_fetch_add_explicit(&srv->metrics.hot_hits, 1,
+                                memory_order_relaxed);
+      int st = serve_hot(r, m, e);
+      hot_release(srv->hot, e);
+      return st;
+    }
+  }
+  atomic_fetch_add_explicit(&srv->metrics.hot_misses, 1,
+                            memory_order_relaxed);
   int rc = ensure_version(r, m, want_zip, &why);
+  atomic_fetch_add_explicit(strcmp(r->cache, "miss") == 0
+                                ? &srv->metrics.storage_misses
+                                : &srv->metrics.storage_hits,
+                            1, memory_order_relaxed);
   if (rc)
     return http_fail(r, rc, &why);
-  char key[KEY_MAX];
   switch (m->kind) {
   case MODREQ_INFO:
-    key_for(m, "info", key, sizeof key);
     return serve_small(r, key, CT_JSON);
   case MODREQ_MOD:
-    key_for(m, "mod", key, sizeof key);
     return serve_small(r, key, CT_TEXT);
   default:
-    key_for(m, "zip", key, sizeof key);
     return serve_zip(r, key);
   }
 }
@@ -747,8 +798,11 @@ static int mutable_vcs(struct req *r, const struct modreq *m,
                       "fetching from version control is not configured");
   if (kind == MUT_LIST) {
     r->upstream++;
-    atomic_fetch_add(&srv->upstream_fetches, 1);
-    return vcs_list(vcs, m->module, out, why);
+    atomic_fetch_add(&srv->metrics.upstream_fetches, 1);
+    double t0 = now_s();
+    int rc = vcs_list(vcs, m->module, out, why);
+    metrics_upstream(&srv->metrics, now_s() - t0);
+    return rc;
   }
   struct modreq *lm = malloc(sizeof *lm);
   if (!lm)
@@ -989,13 +1043,18 @@ send:;
 }
 
 int h_module(struct req *r) {
-  struct modreq *m = malloc(sizeof *m);
-  if (!m)
-    return http_fail(r, ERR_NOMEM, NULL);
+  struct modreq mr; /* ~2.5 KiB: worker stacks hold it, no malloc needed */
+  struct modreq *m = &mr;
   struct reason why = {{0}};
   int rc = modpath_parse(r->path, m, &why);
   int st;
   r->cache = rc ? "-" : "hit"; /* until a fetch says otherwise */
+  if (!rc)
+    r->endpoint = m->kind == MODREQ_LIST     ? EP_LIST
+                  : m->kind == MODREQ_INFO   ? EP_INFO
+                  : m->kind == MODREQ_MOD    ? EP_MOD
+                  : m->kind == MODREQ_ZIP    ? EP_ZIP
+                                             : EP_LATEST;
   if (rc)
     st = http_fail(r, rc, &why);
   else if (m->kind == MODREQ_LIST || m->kind == MODREQ_LATEST ||
@@ -1008,10 +1067,11 @@ int h_module(struct req *r) {
                            .upstream = r->upstream,
                            .error = st >= 500,
                            .at = time(NULL)};
-    snprintf(hit.module, sizeof hit.module, "%s", m->module);
-    snprintf(hit.version, sizeof hit.version, "%s", m->version);
+    snprintf(hit.module, sizeof hit.module, "%.*s",
+             (int)sizeof hit.module - 1, m->module);
+    snprintf(hit.version, sizeof hit.version, "%.*s",
+             (int)sizeof hit.version - 1, m->version);
     counters_add(r->srv->counters, &hit);
   }
-  free(m);
   return st;
 }

@@ -19,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SUMDB_BODY_MAX (1u << 20)
 
@@ -226,10 +227,16 @@ int sumdb_fetch(struct server *srv, struct worker *w,
   if (!rc) {
     struct up_sink sink = {sink_buf, sink_reset, out};
     long status;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = upstream_get_url(w->curl, url.data, db->shown,
                           srv->cfg->connect_timeout, srv->cfg->fetch_timeout,
                           &sink, &status, why);
-    atomic_fetch_add(&srv->upstream_fetches, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    metrics_upstream(&srv->metrics, (double)(t1.tv_sec - t0.tv_sec) +
+                                        (double)(t1.tv_nsec - t0.tv_nsec) /
+                                            1e9);
+    atomic_fetch_add(&srv->metrics.upstream_fetches, 1);
   }
   if (!rc && immutable)
     storage_put_buf(srv->store, key.data, out->data, out->len);

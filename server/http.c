@@ -49,18 +49,37 @@ static int head_into(struct buf *b, int status, const char *ctype,
                      extra ? extra : "");
 }
 
+/* The worker's scratch buffer, emptied; large ones are let go so a big
+ * response does not pin memory in every thread. */
+static struct buf *scratch(struct req *r, struct buf *local) {
+  if (!r->w) {
+    buf_init(local, (size_t)1 << 30);
+    return local;
+  }
+  if (r->w->scratch.cap > (1u << 20))
+    buf_free(&r->w->scratch);
+  buf_reset(&r->w->scratch);
+  return &r->w->scratch;
+}
+
+static void scratch_done(struct buf *b, struct buf *local) {
+  if (b == local)
+    buf_free(local);
+}
+
 int http_send(struct req *r, int status, const char *ctype,
               const char *cache_control, const char *extra_headers,
               const void *body, size_t len) {
-  struct buf b;
-  buf_init(&b, (size_t)1 << 30);
-  int rc = head_into(&b, status, ctype, cache_control, extra_headers, len);
+  struct buf local;
+  struct buf *b = scratch(r, &local);
+  int rc = head_into(b, status, ctype, cache_control, extra_headers, len);
   if (!rc && !r->head && len)
-    rc = buf_append(&b, body, len);
+    rc = buf_append(b, body, len);
   r->status = status;
-  if (!rc && mg_write(r->conn, b.data, b.len) > 0 && !r->head)
+  /* Headers and body leave in one write (one segment with TCP_NODELAY). */
+  if (!rc && mg_write(r->conn, b->data, b->len) > 0 && !r->head)
     r->bytes += (long long)len;
-  buf_free(&b);
+  scratch_done(b, &local);
   return status;
 }
 
@@ -129,14 +148,14 @@ int http_parse_range(const char *h, uint64_t size, struct range *out) {
 int http_begin(struct req *r, int status, const char *ctype,
                const char *cache_control, const char *extra_headers,
                uint64_t content_length) {
-  struct buf b;
-  buf_init(&b, 1 << 16);
-  int rc = head_into(&b, status, ctype, cache_control, extra_headers,
+  struct buf local;
+  struct buf *b = scratch(r, &local);
+  int rc = head_into(b, status, ctype, cache_control, extra_headers,
                      content_length);
   r->status = status;
-  if (!rc && mg_write(r->conn, b.data, b.len) <= 0)
+  if (!rc && mg_write(r->conn, b->data, b->len) <= 0)
     rc = ERR_IO;
-  buf_free(&b);
+  scratch_done(b, &local);
   return rc;
 }
 

@@ -25,6 +25,7 @@ static void *init_thread(const struct mg_context *ctx, int thread_type) {
   struct worker *w = calloc(1, sizeof *w);
   if (!w)
     return NULL;
+  buf_init(&w->scratch, (size_t)1 << 30);
   w->curl = curl_easy_init();
   if (!w->curl) {
     free(w);
@@ -41,6 +42,7 @@ static void exit_thread(const struct mg_context *ctx, int thread_type,
   if (!w)
     return;
   curl_easy_cleanup(w->curl);
+  buf_free(&w->scratch);
   free(w);
 }
 
@@ -69,6 +71,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
       .method = ri->request_method,
       .path = ri->local_uri_raw ? ri->local_uri_raw : "/",
       .cache = "-",
+      .endpoint = EP_OTHER,
   };
   atomic_fetch_add(&srv->in_flight, 1);
   int is_get = strcmp(r.method, "GET") == 0;
@@ -76,6 +79,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   if (!r.w || !r.w->curl) {
     http_error(&r, 500, "worker thread has no HTTP client");
   } else if (strncmp(r.path, "/admin/", 7) == 0) {
+    r.endpoint = EP_ADMIN;
     if (strcmp(r.path, "/admin/purge") == 0)
       h_admin_purge(&r);
     else
@@ -84,12 +88,19 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
     http_send(&r, 405, CT_TEXT, CACHE_NONE, "Allow: GET, HEAD\r\n",
               "method not allowed: use GET or HEAD\n", 36);
   } else if (strcmp(r.path, "/healthz") == 0) {
+    r.endpoint = EP_HEALTH;
     h_healthz(&r);
   } else if (strcmp(r.path, "/readyz") == 0) {
+    r.endpoint = EP_HEALTH;
     h_readyz(&r);
   } else if (strcmp(r.path, "/stats") == 0) {
+    r.endpoint = EP_STATS;
     h_stats(&r);
+  } else if (strcmp(r.path, "/metrics") == 0) {
+    r.endpoint = EP_METRICS;
+    h_metrics(&r);
   } else if (strncmp(r.path, "/sumdb/", 7) == 0) {
+    r.endpoint = EP_SUMDB;
     h_sumdb(&r);
   } else if (strcmp(r.path, "/") == 0) {
     static const char page[] =
@@ -98,6 +109,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   } else {
     h_module(&r);
   }
+  metrics_request(&srv->metrics, r.endpoint, r.status, r.bytes);
   log_access(r.method, r.path, r.status, r.bytes, ms_since(&t0), r.cache);
   atomic_fetch_sub(&srv->in_flight, 1);
   return r.status ? r.status : 500;

@@ -4,6 +4,9 @@
 #ifndef GOMIRROR_SERVER_SERVER_H
 #define GOMIRROR_SERVER_SERVER_H
 
+#include "core/buf.h"
+#include "metrics.h"
+
 #include <curl/curl.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -36,13 +39,14 @@ struct server {
   char spool_dir[256]; /* where zips are spooled while being validated */
   atomic_int draining;
   atomic_long in_flight;
-  atomic_long upstream_fetches; /* requests sent to an upstream */
+  struct metrics metrics;
 };
 
 /* One per CivetWeb worker thread, made in init_thread: the curl handle keeps
  * its connection cache, so upstream connections are reused per thread. */
 struct worker {
   CURL *curl;
+  struct buf scratch; /* response assembly, reused: no malloc per request */
 };
 
 struct req {
@@ -56,6 +60,7 @@ struct req {
   long long bytes;   /* body bytes written */
   const char *cache; /* "hit", "miss" or "-" for the access log */
   int upstream;      /* upstream requests this request caused */
+  enum metrics_endpoint endpoint;
 };
 
 /* Starts CivetWeb on cfg->listen with the handlers. 0 or ERR_CONFIG with a

@@ -189,5 +189,44 @@ def test_access_log(t):
     check(any(" 404 " in l and "Nope" in l for l in lines), "404 not logged")
 
 
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics(t):
+    up = t.start_upstream()
+    # No checksum database: every upstream request is then in up's log.
+    gm = t.start_gomirror(upstream=up, sumdb="")
+    v = t.fx["modules"][MOD]["versions"][0]
+    eq(gm.get(f"/{MOD}/@v/{v}.info").status, 200, "miss")
+    for _ in range(3):
+        eq(gm.get(f"/{MOD}/@v/{v}.info").status, 200, "hit")
+    eq(gm.get("/example.com/nope/@v/list").status, 404, "404")
+    r = gm.get("/metrics")
+    eq(r.status, 200, "/metrics")
+    check(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), "content type")
+    m = r.text
+    eq(metric(m, 'gomirror_requests_total{endpoint="info",code="200"}'), 4, "info 200s")
+    eq(metric(m, 'gomirror_requests_total{endpoint="list",code="404"}'), 1, "list 404s")
+    eq(metric(m, 'gomirror_cache_lookups_total{layer="hot",result="hit"}'), 3, "hot hits")
+    eq(metric(m, 'gomirror_cache_lookups_total{layer="hot",result="miss"}'), 1, "hot misses")
+    eq(metric(m, 'gomirror_cache_lookups_total{layer="storage",result="miss"}'), 1,
+       "storage misses")
+    eq(metric(m, "gomirror_upstream_fetches_total"), len(up.requests()), "upstream fetches")
+    eq(metric(m, "gomirror_upstream_request_seconds_count"), len(up.requests()),
+       "histogram count")
+    eq(metric(m, 'gomirror_upstream_request_seconds_bucket{le="+Inf"}'), len(up.requests()),
+       "+Inf bucket")
+    check(metric(m, "gomirror_bytes_served_total") > 0, "bytes served")
+    eq(metric(m, "gomirror_in_flight_requests"), 1, "in flight (this request)")
+    for name in ("gomirror_storage_errors_total", "gomirror_redis_errors_total",
+                 "gomirror_hot_cache_bytes"):
+        check(re.search(rf"^{name} \d+$", m, re.M), f"{name} missing")
+
+
 if __name__ == "__main__":
     harness.main()
