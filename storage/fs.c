@@ -326,6 +326,11 @@ static int fs_ready(struct storage *s, struct reason *why) {
   return 0;
 }
 
+static int fs_local_path(struct storage *s, const char *key, char *out,
+                         size_t cap) {
+  return path_for(fs_of(s), key, out, cap);
+}
+
 const struct storage_ops storage_fs_ops = {
     .name = "fs",
     .open = fs_open,
@@ -336,4 +341,5 @@ const struct storage_ops storage_fs_ops = {
     .del = fs_del,
     .list = fs_list,
     .ready = fs_ready,
+    .local_path = fs_local_path,
 };

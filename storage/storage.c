@@ -98,3 +98,10 @@ int storage_presign(struct storage *s, const char *key, long ttl, char *url,
     return ERR_UNSUPPORTED;
   return s->ops->presign(s, key, ttl, url, cap);
 }
+
+int storage_local_path(struct storage *s, const char *key, char *out,
+                       size_t cap) {
+  if (!s->ops->local_path)
+    return ERR_UNSUPPORTED;
+  return s->ops->local_path(s, key, out, cap);
+}

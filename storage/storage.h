@@ -64,6 +64,9 @@ struct storage_ops {
    * credentials, written to url (cap bytes). NULL slot: not supported. */
   int (*presign)(struct storage *, const char *key, long ttl, char *url,
                  size_t cap);
+  /* The local file holding key, so the server can sendfile(2) it. NULL
+   * slot: blobs are not local files. */
+  int (*local_path)(struct storage *, const char *key, char *out, size_t cap);
 };
 
 struct storage {
@@ -93,6 +96,10 @@ int storage_ready(struct storage *s, struct reason *why);
 /* ERR_UNSUPPORTED when the backend cannot pre-sign. */
 int storage_presign(struct storage *s, const char *key, long ttl, char *url,
                     size_t cap);
+
+/* ERR_UNSUPPORTED when the backend does not keep blobs in local files. */
+int storage_local_path(struct storage *s, const char *key, char *out,
+                       size_t cap);
 
 extern const struct storage_ops storage_fs_ops;
 extern const struct storage_ops storage_s3_ops;

@@ -228,5 +228,22 @@ def test_metrics(t):
         check(re.search(rf"^{name} \d+$", m, re.M), f"{name} missing")
 
 
+def test_zip_from_disk_without_hot_cache(t):
+    """hot_cache_mb=0: whole zips go out with sendfile, ranges by reading."""
+    up = t.start_upstream()
+    gm = t.start_gomirror(upstream=up, hot_cache_mb=0)
+    v = t.fx["modules"][MOD]["versions"][0]
+    with open(os.path.join(t.fx["upstream"], MOD, "@v", v + ".zip"), "rb") as f:
+        want = f.read()
+    for _ in range(2):
+        z = gm.get(f"/{MOD}/@v/{v}.zip")
+        eq(z.status, 200, "zip")
+        eq(z.body, want, "zip bytes")
+    r = gm.get(f"/{MOD}/@v/{v}.zip", headers={"Range": "bytes=5-20"})
+    eq(r.status, 206, "range")
+    eq(r.body, want[5:21], "range bytes")
+    eq(gm.get(f"/{MOD}/@v/{v}.info").status, 200, ".info without the hot cache")
+
+
 if __name__ == "__main__":
     harness.main()
