@@ -38,9 +38,20 @@
 #define LIST_MAX (16u << 20)
 #define KEY_MAX (MODPATH_ESC_MAX + VERSION_ESC_MAX + 32)
 
+/* "<module_esc>/@v/<version_esc>.<ext>", truncated to cap (keys of valid
+ * requests always fit KEY_MAX). Built with memcpy: it runs per request. */
 static void key_for(const struct modreq *m, const char *ext, char *out,
                     size_t cap) {
-  snprintf(out, cap, "%s/@v/%s.%s", m->module_esc, m->version_esc, ext);
+  const char *parts[] = {m->module_esc, "/@v/", m->version_esc, ".", ext};
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+    size_t l = strlen(parts[i]);
+    if (n + l >= cap)
+      l = cap - 1 - n;
+    memcpy(out + n, parts[i], l);
+    n += l;
+  }
+  out[n] = '\0';
 }
 
 /* --- fetching into memory or a spool file ------------------------------ */
@@ -1079,10 +1090,9 @@ int h_module(struct req *r) {
                            .upstream = r->upstream,
                            .error = st >= 500,
                            .at = time(NULL)};
-    snprintf(hit.module, sizeof hit.module, "%.*s",
-             (int)sizeof hit.module - 1, m->module);
-    snprintf(hit.version, sizeof hit.version, "%.*s",
-             (int)sizeof hit.version - 1, m->version);
+    size_t ml = strlen(m->module), vl = strlen(m->version);
+    memcpy(hit.module, m->module, ml < sizeof hit.module ? ml + 1 : 0);
+    memcpy(hit.version, m->version, vl < sizeof hit.version ? vl + 1 : 0);
     counters_add(r->srv->counters, &hit);
   }
   return st;

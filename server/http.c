@@ -35,18 +35,37 @@ static const char *status_text(int status) {
   }
 }
 
+static int put(struct buf *b, const char *s) {
+  return buf_append(b, s, strlen(s));
+}
+
+/* Decimal digits of v, without printf: this runs on every response. */
+static int put_u64(struct buf *b, uint64_t v) {
+  char d[24];
+  size_t i = sizeof d;
+  do {
+    d[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return buf_append(b, d + i, sizeof d - i);
+}
+
 static int head_into(struct buf *b, int status, const char *ctype,
                      const char *cache_control, const char *extra,
                      uint64_t len) {
-  return buf_appendf(b,
-                     "HTTP/1.1 %d %s\r\n"
-                     "Content-Type: %s\r\n"
-                     "Content-Length: %" PRIu64 "\r\n"
-                     "Cache-Control: %s\r\n"
-                     "%s"
-                     "\r\n",
-                     status, status_text(status), ctype, len, cache_control,
-                     extra ? extra : "");
+  int rc = put(b, "HTTP/1.1 ");
+  rc = rc ? rc : put_u64(b, (uint64_t)status);
+  rc = rc ? rc : put(b, " ");
+  rc = rc ? rc : put(b, status_text(status));
+  rc = rc ? rc : put(b, "\r\nContent-Type: ");
+  rc = rc ? rc : put(b, ctype);
+  rc = rc ? rc : put(b, "\r\nContent-Length: ");
+  rc = rc ? rc : put_u64(b, len);
+  rc = rc ? rc : put(b, "\r\nCache-Control: ");
+  rc = rc ? rc : put(b, cache_control);
+  rc = rc ? rc : put(b, "\r\n");
+  rc = rc ? rc : put(b, extra ? extra : "");
+  return rc ? rc : put(b, "\r\n");
 }
 
 /* The worker's scratch buffer, emptied; large ones are let go so a big

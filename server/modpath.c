@@ -102,10 +102,12 @@ static const char *check_elem(const char *e, size_t n, enum elem_kind kind) {
   /* Windows reserves these names whatever follows the first dot. */
   const char *dot = memchr(e, '.', n);
   size_t short_n = dot ? (size_t)(dot - e) : n;
-  for (size_t i = 0; i < sizeof bad_windows_names / sizeof *bad_windows_names;
-       i++)
-    if (eq_fold(e, short_n, bad_windows_names[i]))
-      return "Windows reserved name in path element";
+  /* Every reserved name (CON, COM1, ...) has three or four letters. */
+  if (short_n == 3 || short_n == 4)
+    for (size_t i = 0;
+         i < sizeof bad_windows_names / sizeof *bad_windows_names; i++)
+      if (eq_fold(e, short_n, bad_windows_names[i]))
+        return "Windows reserved name in path element";
   if (kind == ELEM_FILE)
     return NULL;
   /* "name~1" looks like a Windows short name. */
