@@ -1,6 +1,7 @@
 /* The hit queue and its flusher thread; see counters.h. */
 #include "counters.h"
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "storage/meta.h"
@@ -26,16 +27,6 @@ struct counters {
   int down_logged;
   pthread_t thread;
 };
-
-static void deadline_in(struct timespec *ts, long ms) {
-  clock_gettime(CLOCK_REALTIME, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
 
 /* Sends up to BATCH_MAX queued hits. Called with the lock held; drops it
  * around the round trip. Returns 1 if something was sent. */
@@ -73,7 +64,7 @@ static void *flusher(void *arg) {
   pthread_mutex_lock(&c->mu);
   while (!c->stop) {
     struct timespec ts;
-    deadline_in(&ts, c->flush_ms);
+    clock_deadline_in(&ts, c->flush_ms);
     pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     if (batch)
       while (flush_some(c, batch))
@@ -141,7 +132,7 @@ void counters_add(struct counters *c, const struct meta_hit *hit) {
 
 void counters_sync(struct counters *c, long timeout_ms) {
   struct timespec ts;
-  deadline_in(&ts, timeout_ms);
+  clock_deadline_in(&ts, timeout_ms);
   pthread_mutex_lock(&c->mu);
   long long target = c->stats.queued;
   pthread_cond_signal(&c->cv);

@@ -4,6 +4,7 @@
 #include "dlock.h"
 
 #include "core/config.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "server.h"
@@ -29,23 +30,13 @@ struct renewer {
   int stop;
 };
 
-static void deadline_in(struct timespec *ts, long ms) {
-  clock_gettime(CLOCK_REALTIME, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
 /* Extends the lock every third of its TTL until told to stop. */
 static void *renew_loop(void *arg) {
   struct renewer *rn = arg;
   pthread_mutex_lock(&rn->mu);
   while (!rn->stop) {
     struct timespec ts;
-    deadline_in(&ts, rn->ttl_ms / 3);
+    clock_deadline_in(&ts, rn->ttl_ms / 3);
     int w = pthread_cond_timedwait(&rn->cv, &rn->mu, &ts);
     if (rn->stop || w != ETIMEDOUT)
       continue;

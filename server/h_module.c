@@ -4,6 +4,7 @@
  * Lists, @latest and non-canonical queries are cached in metadata with a TTL
  * and served stale, merged with what is stored, when the upstream fails. */
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -56,12 +57,6 @@ static void key_for(const struct modreq *m, const char *ext, char *out,
 
 /* --- fetching into memory or a spool file ------------------------------ */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int buf_write(void *arg, const void *p, size_t n) {
   return buf_append(arg, p, n);
 }
@@ -74,10 +69,10 @@ static int fetch_buf(struct req *r, const char *rel, struct buf *out,
                      struct reason *why) {
   struct up_sink sink = {buf_write, buf_reset_sink, out};
   long attempts = 0;
-  double t0 = now_s();
+  double t0 = clock_now_s();
   int rc = upstream_get(r->srv->up, r->w->curl, rel, &sink, &attempts, why);
   if (attempts)
-    metrics_upstream(&r->srv->metrics, now_s() - t0);
+    metrics_upstream(&r->srv->metrics, clock_now_s() - t0);
   atomic_fetch_add(&r->srv->metrics.upstream_fetches, attempts);
   r->upstream += (int)attempts;
   if (rc == ERR_TOO_LARGE)
@@ -253,10 +248,10 @@ static int gather_upstream(struct req *r, const struct modreq *m,
   snprintf(rel, sizeof rel, "%s/@v/%s.zip", m->module_esc, m->version_esc);
   struct up_sink sink = {spool_write, spool_reset, sp};
   long attempts = 0;
-  double t0 = now_s();
+  double t0 = clock_now_s();
   rc = upstream_get(srv->up, r->w->curl, rel, &sink, &attempts, why);
   if (attempts)
-    metrics_upstream(&srv->metrics, now_s() - t0);
+    metrics_upstream(&srv->metrics, clock_now_s() - t0);
   atomic_fetch_add(&srv->metrics.upstream_fetches, attempts);
   r->upstream += (int)attempts;
   if (rc == ERR_TOO_LARGE)
@@ -300,9 +295,9 @@ static int gather_vcs(struct req *r, struct vcs *vcs, const char *module,
   struct vcs_download d;
   r->upstream++;
   atomic_fetch_add(&r->srv->metrics.upstream_fetches, 1);
-  double t0 = now_s();
+  double t0 = clock_now_s();
   int rc = vcs_download(vcs, module, query, &d, why);
-  metrics_upstream(&r->srv->metrics, now_s() - t0);
+  metrics_upstream(&r->srv->metrics, clock_now_s() - t0);
   if (rc)
     return rc;
   snprintf(resolved, cap, "%s", d.version);
@@ -822,9 +817,9 @@ static int mutable_vcs(struct req *r, const struct modreq *m,
   if (kind == MUT_LIST) {
     r->upstream++;
     atomic_fetch_add(&srv->metrics.upstream_fetches, 1);
-    double t0 = now_s();
+    double t0 = clock_now_s();
     int rc = vcs_list(vcs, m->module, out, why);
-    metrics_upstream(&srv->metrics, now_s() - t0);
+    metrics_upstream(&srv->metrics, clock_now_s() - t0);
     return rc;
   }
   struct modreq *lm = malloc(sizeof *lm);

@@ -6,6 +6,7 @@
 #include "sumdb.h"
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -227,15 +228,11 @@ int sumdb_fetch(struct server *srv, struct worker *w,
   if (!rc) {
     struct up_sink sink = {sink_buf, sink_reset, out};
     long status;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = clock_now_s();
     rc = upstream_get_url(w->curl, url.data, db->shown,
                           srv->cfg->connect_timeout, srv->cfg->fetch_timeout,
                           &sink, &status, why);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    metrics_upstream(&srv->metrics, (double)(t1.tv_sec - t0.tv_sec) +
-                                        (double)(t1.tv_nsec - t0.tv_nsec) /
-                                            1e9);
+    metrics_upstream(&srv->metrics, clock_now_s() - t0);
     atomic_fetch_add(&srv->metrics.upstream_fetches, 1);
   }
   if (!rc && immutable)
