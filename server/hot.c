@@ -1,5 +1,7 @@
-/* Hot cache: a hash table of entries on an LRU list, one mutex. Entries are
- * unlinked on eviction but freed only when the last reader releases them. */
+/* Hot cache: HOT_SHARDS independent shards (hash table, LRU list, mutex,
+ * byte budget), so concurrent workers rarely wait on the same lock. Entries
+ * are unlinked on eviction but freed only when the last reader releases
+ * them. */
 #include "hot.h"
 
 #include "core/err.h"
@@ -10,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOT_BUCKETS 8192
+#define HOT_SHARDS 16
+#define HOT_BUCKETS 1024 /* per shard */
 #define HOT_ITEM_CAP (4u << 20)
 
 struct node {
@@ -22,27 +25,42 @@ struct node {
   int linked;
 };
 
-struct hot_cache {
+struct shard {
   pthread_mutex_t mu;
   size_t max, bytes;
   struct node *buckets[HOT_BUCKETS];
   struct node *head, *tail;
 };
 
-static size_t hash(const char *s) {
+struct hot_cache {
+  size_t max;
+  struct shard shards[HOT_SHARDS];
+};
+
+static size_t hash_full(const char *s) {
   size_t h = 1469598103934665603ull;
   for (; *s; s++)
     h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h % HOT_BUCKETS;
+  return h;
+}
+
+static size_t hash(const char *s) { return hash_full(s) % HOT_BUCKETS; }
+
+/* Shards use the hash's high bits, buckets its low ones. */
+static struct shard *shard_of(struct hot_cache *c, const char *key) {
+  return &c->shards[(hash_full(key) >> 40) % HOT_SHARDS];
 }
 
 int hot_new(size_t max_bytes, struct hot_cache **out) {
-  struct hot_cache *h = calloc(1, sizeof *h);
-  if (!h)
+  struct hot_cache *c = calloc(1, sizeof *c);
+  if (!c)
     return ERR_NOMEM;
-  pthread_mutex_init(&h->mu, NULL);
-  h->max = max_bytes;
-  *out = h;
+  c->max = max_bytes;
+  for (int i = 0; i < HOT_SHARDS; i++) {
+    pthread_mutex_init(&c->shards[i].mu, NULL);
+    c->shards[i].max = max_bytes / HOT_SHARDS;
+  }
+  *out = c;
   return 0;
 }
 
@@ -54,7 +72,7 @@ static void node_free(struct node *n) {
 
 /* Unlinks n from the table and the LRU list; called with the lock held.
  * Returns 1 when the caller must free it (no readers left). */
-static int unlink_node(struct hot_cache *h, struct node *n) {
+static int unlink_node(struct shard *h, struct node *n) {
   struct node **pp = &h->buckets[hash(n->key)];
   while (*pp && *pp != n)
     pp = &(*pp)->next_hash;
@@ -73,31 +91,34 @@ static int unlink_node(struct hot_cache *h, struct node *n) {
   return --n->refs == 0;
 }
 
-void hot_free(struct hot_cache *h) {
-  if (!h)
+void hot_free(struct hot_cache *c) {
+  if (!c)
     return;
-  while (h->head) {
-    struct node *n = h->head;
-    if (unlink_node(h, n))
-      node_free(n);
+  for (int i = 0; i < HOT_SHARDS; i++) {
+    struct shard *h = &c->shards[i];
+    while (h->head) {
+      struct node *n = h->head;
+      if (unlink_node(h, n))
+        node_free(n);
+    }
+    pthread_mutex_destroy(&h->mu);
   }
-  pthread_mutex_destroy(&h->mu);
-  free(h);
+  free(c);
 }
 
-size_t hot_item_max(const struct hot_cache *h) {
-  size_t m = h->max / 16;
+size_t hot_item_max(const struct hot_cache *c) {
+  size_t m = c->max / 16; /* one shard's budget */
   return m < HOT_ITEM_CAP ? m : HOT_ITEM_CAP;
 }
 
-static struct node *find(struct hot_cache *h, const char *key) {
+static struct node *find(struct shard *h, const char *key) {
   struct node *n = h->buckets[hash(key)];
   while (n && strcmp(n->key, key) != 0)
     n = n->next_hash;
   return n;
 }
 
-static void to_front(struct hot_cache *h, struct node *n) {
+static void to_front(struct shard *h, struct node *n) {
   if (h->head == n)
     return;
   n->prev->next = n->next;
@@ -111,7 +132,8 @@ static void to_front(struct hot_cache *h, struct node *n) {
   h->head = n;
 }
 
-const struct hot_entry *hot_get(struct hot_cache *h, const char *key) {
+const struct hot_entry *hot_get(struct hot_cache *c, const char *key) {
+  struct shard *h = shard_of(c, key);
   pthread_mutex_lock(&h->mu);
   struct node *n = find(h, key);
   if (n) {
@@ -122,10 +144,11 @@ const struct hot_entry *hot_get(struct hot_cache *h, const char *key) {
   return n ? &n->pub : NULL;
 }
 
-void hot_release(struct hot_cache *h, const struct hot_entry *e) {
+void hot_release(struct hot_cache *c, const struct hot_entry *e) {
   if (!e)
     return;
   struct node *n = (struct node *)(void *)e;
+  struct shard *h = shard_of(c, n->key);
   pthread_mutex_lock(&h->mu);
   int last = --n->refs == 0;
   pthread_mutex_unlock(&h->mu);
@@ -133,10 +156,11 @@ void hot_release(struct hot_cache *h, const struct hot_entry *e) {
     node_free(n);
 }
 
-int hot_put(struct hot_cache *h, const char *key, const void *data,
+int hot_put(struct hot_cache *c, const char *key, const void *data,
             size_t len, const char *etag) {
-  if (len > hot_item_max(h))
+  if (len > hot_item_max(c))
     return 0;
+  struct shard *h = shard_of(c, key);
   struct node *n = calloc(1, sizeof *n);
   char *copy = malloc(len ? len : 1);
   if (!n || !copy || !(n->key = strdup(key))) {
@@ -178,26 +202,32 @@ int hot_put(struct hot_cache *h, const char *key, const void *data,
   return 0;
 }
 
-size_t hot_drop_prefix(struct hot_cache *h, const char *prefix) {
+size_t hot_drop_prefix(struct hot_cache *c, const char *prefix) {
   size_t pl = strlen(prefix), dropped = 0;
-  pthread_mutex_lock(&h->mu);
-  struct node *n = h->head;
-  while (n) {
-    struct node *next = n->next;
-    if (strncmp(n->key, prefix, pl) == 0) {
-      dropped++;
-      if (unlink_node(h, n))
-        node_free(n); /* no reader holds it */
+  for (int i = 0; i < HOT_SHARDS; i++) {
+    struct shard *h = &c->shards[i];
+    pthread_mutex_lock(&h->mu);
+    struct node *n = h->head;
+    while (n) {
+      struct node *next = n->next;
+      if (strncmp(n->key, prefix, pl) == 0) {
+        dropped++;
+        if (unlink_node(h, n))
+          node_free(n); /* no reader holds it */
+      }
+      n = next;
     }
-    n = next;
+    pthread_mutex_unlock(&h->mu);
   }
-  pthread_mutex_unlock(&h->mu);
   return dropped;
 }
 
-size_t hot_bytes(struct hot_cache *h) {
-  pthread_mutex_lock(&h->mu);
-  size_t b = h->bytes;
-  pthread_mutex_unlock(&h->mu);
+size_t hot_bytes(struct hot_cache *c) {
+  size_t b = 0;
+  for (int i = 0; i < HOT_SHARDS; i++) {
+    pthread_mutex_lock(&c->shards[i].mu);
+    b += c->shards[i].bytes;
+    pthread_mutex_unlock(&c->shards[i].mu);
+  }
   return b;
 }

@@ -9,6 +9,7 @@ Prints a Markdown table for BENCHMARKS.md."""
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,15 @@ def main():
     args = ap.parse_args()
     common.need("wrk", "wrk")
     tmp = tempfile.mkdtemp(prefix="gomirror-bench-s3-")
+    try:
+        run(args, tmp)
+    except rgwmod.RGWError as e:
+        sys.exit(f"bench: Ceph RGW: {e}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, tmp):
     layout = os.path.join(tmp, "layout")
     common.module(layout, "example.com/bench", "v1.0.0", 1 << 20)
     procs = []

@@ -136,12 +136,20 @@ class Bench:
         os.chmod(self.tmp, 0o755)  # nginx workers may run as another user
         self.keep = keep
         self.procs = []
+        self.dirs = []  # more temporary directories (mkdtemp)
         atexit.register(self.close)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, _raise_exit)
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
+
+    def mkdtemp(self, where):
+        """Another temporary directory, under where (e.g. /dev/shm), removed
+        with the rest."""
+        d = tempfile.mkdtemp(prefix="gomirror-bench-", dir=where)
+        self.dirs.append(d)
+        return d
 
     def start(self, name, argv, port=None, env=None, cwd=None, timeout=20):
         """Starts argv in a new session (its own process group), output to
@@ -185,6 +193,8 @@ class Bench:
     def close(self):
         for p in list(self.procs):
             self.stop(p)
+        while self.dirs:
+            rmtree(self.dirs.pop())
         if self.tmp and os.path.isdir(self.tmp):
             if self.keep:
                 print(f"bench: kept {self.tmp}", file=sys.stderr)
