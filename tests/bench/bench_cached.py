@@ -12,7 +12,8 @@ nginx serving the very same files, measured in one run with wrk (2 threads,
                       once before measuring)
 
 gomirror: --storage=fs://<copy of the layout>, --upstream=file://<layout>
-(only the 404 probe ever reaches it), --log_level=warn. With --info-log the
+(only the 404 probe ever reaches it), --log_level=warn, --threads=max(64,
+connections) (CivetWeb holds a thread per connection). With --info-log the
 three rows are measured again with --log_level=info (one access-log line
 per request, written to a file). nginx: sendfile, tcp_nopush, tcp_nodelay,
 open_file_cache (errors too), keepalive_requests 100000, access_log off,
@@ -70,6 +71,10 @@ def main():
         store = b.path("store")
         shutil.copytree(layout, store)
         workers = os.cpu_count() or 2
+        # CivetWeb gives each connection a thread for as long as it lives:
+        # with fewer threads than wrk connections the rest are never served
+        # and wrk does not report them (see bench_keepalive.py).
+        gm_threads = max(64, args.connections)
 
         ng_port = common.free_port()
         common.start_nginx(b, layout, ng_port, workers=workers)
@@ -80,7 +85,7 @@ def main():
             common.start_gomirror(
                 b, args.binary, port, f"--storage=fs://{store}",
                 f"--upstream=file://{layout}", "--sumdb=", f"--log_level={level}",
-                "--threads=64", "--negative_ttl=3600", name=name)
+                f"--threads={gm_threads}", "--negative_ttl=3600", name=name)
             url = f"http://127.0.0.1:{port}"
             for _, path, want in CASES:  # warm: hot cache and negative cache
                 for _ in range(2):
@@ -101,6 +106,7 @@ def main():
         date = time.strftime("%Y-%m-%d")
         for level, label in variants:
             gm = gomirror(level, f"gomirror-{level}")
+            load0 = os.getloadavg()[0]
             rows, header = [], None
             for name, path, want in CASES:
                 ours = measure(gm + path, want, args)
@@ -110,7 +116,8 @@ def main():
             common.print_table(
                 f"{label}, same files, wrk -t{args.wrk_threads} -c{args.connections} "
                 f"-d{args.seconds}s --latency, {date}, {os.cpu_count()} cores "
-                f"(nginx worker_processes {workers}; gomirror threads 64)", header, rows)
+                f"(nginx worker_processes {workers}; gomirror threads {gm_threads}; load average "
+                f"{load0:.2f} before, {os.getloadavg()[0]:.2f} after)", header, rows)
             for p in [p for p in b.procs if p.name == f"gomirror-{level}"]:
                 b.stop(p)
 
