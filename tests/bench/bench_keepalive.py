@@ -78,7 +78,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(common.TOP, "build", "gomirror"))
     ap.add_argument("--connections", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=50, help="gomirror --threads (default: its default)")
+    ap.add_argument("--threads", type=int, default=256, help="gomirror --threads (256: its default)")
     ap.add_argument("--deadline", type=float, default=40.0,
                     help="seconds to wait for the last response")
     ap.add_argument("--keep", action="store_true")

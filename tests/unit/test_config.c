@@ -64,7 +64,7 @@ static void test_defaults(void) {
   ASSERT_EQ_INT(c.negative_ttl, 60);
   ASSERT_EQ_STR(c.log_format, "text");
   ASSERT_EQ_STR(c.log_level, "info");
-  ASSERT_EQ_INT(c.threads, 50);
+  ASSERT_EQ_INT(c.threads, 256);
   ASSERT_EQ_INT(c.connect_timeout, 10);
   ASSERT_EQ_INT(c.fetch_timeout, 300);
   ASSERT_EQ_INT(c.drain_timeout, 30);
@@ -84,7 +84,7 @@ static void test_load_no_sources(void) {
   ASSERT_EQ_INT(load(&c, NULL, NULL, &action, &why), 0);
   ASSERT_EQ_INT(action, CONFIG_SERVE);
   ASSERT_EQ_STR(c.listen, "0.0.0.0:3000");
-  ASSERT_EQ_INT(c.threads, 50);
+  ASSERT_EQ_INT(c.threads, 256);
   config_free(&c);
 }
 
@@ -106,8 +106,8 @@ static void test_set(void) {
   }
   ASSERT_EQ_INT(c.list_ttl, 0);
   ASSERT_EQ_INT(config_set(&c, "threads", "0", "t", &why), ERR_CONFIG);
-  ASSERT_TRUE(contains(why.text, "t: threads must be between 1 and 1024"));
-  ASSERT_EQ_INT(config_set(&c, "threads", "1025", "t", &why), ERR_CONFIG);
+  ASSERT_TRUE(contains(why.text, "t: threads must be between 1 and 4096"));
+  ASSERT_EQ_INT(config_set(&c, "threads", "4097", "t", &why), ERR_CONFIG);
   ASSERT_EQ_INT(
       config_set(&c, "list_ttl", "99999999999999999999999", "t", &why),
       ERR_CONFIG);
@@ -147,7 +147,7 @@ static void test_file_parsing(void) {
   ASSERT_EQ_STR(c.log_level, "");
   ASSERT_EQ_STR(c.log_format, " json "); /* quotes keep the spaces */
   ASSERT_EQ_STR(c.sumdb, "a=b=c");       /* only the first '=' splits */
-  ASSERT_EQ_INT(c.threads, 50);          /* untouched keys keep defaults */
+  ASSERT_EQ_INT(c.threads, 256);          /* untouched keys keep defaults */
   ASSERT_TRUE(c.config_file != NULL);
   config_free(&c);
 
@@ -171,7 +171,7 @@ static void test_file_errors(void) {
       {"list_ttl = 5\nlist_ttl = soon\n",
        ":2: list_ttl must be a non-negative integer, got 'soon'"},
       {"threads = -3\n", ":1: threads must be a non-negative integer"},
-      {"threads = 0\n", ":1: threads must be between 1 and 1024"},
+      {"threads = 0\n", ":1: threads must be between 1 and 4096"},
       {"listen = \"127.0.0.1:80\n", ":1: listen has an unterminated quote"},
       {"listen = \"\n", ":1: listen has an unterminated quote"},
       {"config = other.conf\n", ":1: config can only be set by flag"},
@@ -355,7 +355,7 @@ static void test_env_errors(void) {
   ASSERT_EQ_STR(why.text, "GOMIRROR_LIST_TTL: list_ttl must be a "
                           "non-negative integer, got 'x'");
   config_free(&c);
-  char *envp2[] = {"GOMIRROR_THREADS=2000", NULL};
+  char *envp2[] = {"GOMIRROR_THREADS=5000", NULL};
   ASSERT_EQ_INT(load(&c, NULL, envp2, &action, &why), ERR_CONFIG);
   ASSERT_TRUE(contains(why.text, "GOMIRROR_THREADS: threads must be between"));
   config_free(&c);
@@ -532,7 +532,7 @@ static void test_print(void) {
   ASSERT_TRUE(contains(text, "listen = 0.0.0.0:3000\n"));
   ASSERT_TRUE(contains(text, "private = \"\"\n"));
   ASSERT_TRUE(contains(text, "list_ttl = 60\n"));
-  ASSERT_TRUE(contains(text, "threads = 50\n"));
+  ASSERT_TRUE(contains(text, "threads = 256\n"));
   ASSERT_TRUE(contains(text, "sumdb_verify = true\n"));
   ASSERT_TRUE(contains(text, "config = \"\"\n"));
   ASSERT_TRUE(contains(text, "s3_secret_key = \"\"\n") ||
