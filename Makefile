@@ -5,7 +5,7 @@ BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 15
 
-.PHONY: run test build build-san deps deps-test unit fuzz clean
+.PHONY: run test bench build build-san deps deps-test unit fuzz clean
 
 run: deps build
 	./$(BUILD)/gomirror
@@ -38,6 +38,12 @@ fuzz:
 	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DBUILD_FUZZERS=ON -DBUILD_TESTING=OFF
 	cmake --build $(BUILD_FUZZ) -j$(JOBS)
 	./tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# Benchmark scripts (they print numbers beside nginx and RGW; see
+# BENCHMARKS.md). Not part of `make test`.
+bench: build
+	./deploy/install-deps.sh bench
+	./tests/bench/run_all.sh --binary $(BUILD)/gomirror
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages gomirror needs, and only those missing.
-# Usage: deploy/install-deps.sh run|test
+# Usage: deploy/install-deps.sh run|test|bench
 # Idempotent: prints what it installs, or that nothing was needed.
 set -eu
 
@@ -9,10 +9,18 @@ libssl-dev libxml2-dev libhiredis-dev libjson-c-dev libzip-dev ca-certificates"
 TEST_PKGS="golang-go git python3 golang-golang-x-mod-dev clang libclang-rt-14-dev
 ceph-mon ceph-osd radosgw ceph-common awscli redis-server haproxy"
 
+# The benchmark scripts in tests/bench (peers, load tools, and Go sources
+# for a real module graph).
+BENCH_PKGS="wrk nginx hyperfine curl golang-github-spf13-cobra-dev
+golang-github-stretchr-testify-dev golang-github-sirupsen-logrus-dev
+golang-github-google-uuid-dev golang-github-gorilla-mux-dev
+golang-github-pkg-errors-dev"
+
 case "${1:-run}" in
 run) want="$RUN_PKGS" ;;
 test) want="$RUN_PKGS $TEST_PKGS" ;;
-*) echo "usage: $0 run|test" >&2; exit 2 ;;
+bench) want="$RUN_PKGS $TEST_PKGS $BENCH_PKGS" ;;
+*) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""
