@@ -465,47 +465,60 @@ def absolutize(manifest, d):
     return m
 
 
-def ensure(cache_dir=None, force=False, log=None):
-    """Build the fixtures if needed; return the manifest with absolute paths."""
-    cache_dir = os.path.abspath(cache_dir or default_cache_dir())
+def cached_build(cache_dir, key, build_fn, stale, lock=".lock", force=False, log=None,
+                 what="fixtures"):
+    """Builds into <cache_dir>/<key> once: under a file lock, into a temp
+    dir renamed into place (so a crash leaves no half build), then removes
+    older builds whose names stale(name) accepts. Returns the build dir."""
+    cache_dir = os.path.abspath(cache_dir)
     os.makedirs(cache_dir, exist_ok=True)
-    key = cache_key()
     final = os.path.join(cache_dir, key)
-    with open(os.path.join(cache_dir, ".lock"), "w") as lockf:
+    with open(os.path.join(cache_dir, lock), "w") as lockf:
         fcntl.flock(lockf, fcntl.LOCK_EX)
         if force:
             rmtree(final)
         if not os.path.isfile(os.path.join(final, "manifest.json")):
             if log:
-                log(f"building fixtures into {final} ...")
+                log(f"building {what} into {final} ...")
             rmtree(final)
             partial = tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir)
             os.chmod(partial, 0o755)
             try:
-                build(partial)
+                build_fn(partial)
                 os.rename(partial, final)
             except BaseException:
                 rmtree(partial)
                 raise
-            # Drop builds made from older inputs.
             for name in os.listdir(cache_dir):
-                if name != key and not name.startswith(".") and len(name) == 16:
+                if name != key and stale(name):
                     rmtree(os.path.join(cache_dir, name))
-        with open(os.path.join(final, "manifest.json")) as f:
-            m = absolutize(json.load(f), final)
-        # The git config names the repositories by absolute path: (re)write
-        # it for where the build lives now.
-        text = gogetproxy.git_config_text(m["gitdir"], m["hosts"])
-        try:
-            with open(m["gitconfig"]) as f:
-                current = f.read()
-        except FileNotFoundError:
-            current = None
-        if current != text:
-            with open(m["gitconfig"] + ".tmp", "w") as f:
-                f.write(text)
-            os.replace(m["gitconfig"] + ".tmp", m["gitconfig"])
-        return m
+    return final
+
+
+def refresh_gitconfig(m):
+    """The git config names the repositories by absolute path: (re)write it
+    for where the build lives now."""
+    text = gogetproxy.git_config_text(m["gitdir"], m["hosts"])
+    try:
+        with open(m["gitconfig"]) as f:
+            current = f.read()
+    except FileNotFoundError:
+        current = None
+    if current != text:
+        with open(m["gitconfig"] + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(m["gitconfig"] + ".tmp", m["gitconfig"])
+
+
+def ensure(cache_dir=None, force=False, log=None):
+    """Build the fixtures if needed; return the manifest with absolute paths."""
+    final = cached_build(cache_dir or default_cache_dir(), cache_key(), build,
+                         lambda name: not name.startswith(".") and len(name) == 16,
+                         force=force, log=log)
+    with open(os.path.join(final, "manifest.json")) as f:
+        m = absolutize(json.load(f), final)
+    refresh_gitconfig(m)
+    return m
 
 
 def main():

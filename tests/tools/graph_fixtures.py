@@ -32,7 +32,6 @@ From Python: `graph_fixtures.ensure(cache_dir=None) -> manifest` (paths absolute
 """
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
@@ -40,7 +39,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
@@ -387,41 +385,14 @@ def absolutize(manifest, d):
 
 def ensure(cache_dir=None, force=False, log=None, src=SRC):
     """Build the graph fixtures if needed; return the manifest with absolute paths."""
-    cache_dir = os.path.abspath(cache_dir or default_cache_dir())
-    os.makedirs(cache_dir, exist_ok=True)
-    key = cache_key(src)
-    final = os.path.join(cache_dir, key)
-    with open(os.path.join(cache_dir, ".lock"), "w") as lockf:
-        fcntl.flock(lockf, fcntl.LOCK_EX)
-        if force:
-            rmtree(final)
-        if not os.path.isfile(os.path.join(final, "manifest.json")):
-            if log:
-                log(f"building graph fixtures into {final} ...")
-            partial = tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir)
-            os.chmod(partial, 0o755)
-            try:
-                build(partial, src, log)
-                os.rename(partial, final)
-            except BaseException:
-                rmtree(partial)
-                raise
-            for name in os.listdir(cache_dir):
-                if name != key and not name.startswith(".") and len(name) == 16:
-                    rmtree(os.path.join(cache_dir, name))
-        with open(os.path.join(final, "manifest.json")) as f:
-            m = absolutize(json.load(f), final)
-        text = gogetproxy.git_config_text(m["gitdir"], m["hosts"])
-        try:
-            with open(m["gitconfig"]) as f:
-                current = f.read()
-        except FileNotFoundError:
-            current = None
-        if current != text:
-            with open(m["gitconfig"] + ".tmp", "w") as f:
-                f.write(text)
-            os.replace(m["gitconfig"] + ".tmp", m["gitconfig"])
-        return m
+    final = fixtures.cached_build(
+        cache_dir or default_cache_dir(), cache_key(src), lambda d: build(d, src, log),
+        lambda name: not name.startswith(".") and len(name) == 16,
+        force=force, log=log, what="graph fixtures")
+    with open(os.path.join(final, "manifest.json")) as f:
+        m = absolutize(json.load(f), final)
+    fixtures.refresh_gitconfig(m)
+    return m
 
 
 def main():

@@ -34,7 +34,6 @@ From Python:
 
 import argparse
 import datetime
-import fcntl
 import hashlib
 import json
 import os
@@ -265,35 +264,16 @@ def write_gitconfig(m):
 def ensure(cache_dir, force=False, log=None, verify=True):
     """Builds the fixtures under cache_dir if needed; returns the manifest
     with absolute paths (modules[...]["repo"] is the bare repository)."""
-    cache_dir = os.path.abspath(cache_dir)
-    os.makedirs(cache_dir, exist_ok=True)
-    key = PREFIX + cache_key()
-    final = os.path.join(cache_dir, key)
-    with open(os.path.join(cache_dir, ".private.lock"), "w") as lockf:
-        fcntl.flock(lockf, fcntl.LOCK_EX)
-        if force:
-            rmtree(final)
-        if not os.path.isfile(os.path.join(final, "manifest.json")):
-            if log:
-                log(f"building private fixtures into {final} ...")
-            rmtree(final)
-            partial = tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir)
-            os.chmod(partial, 0o755)
-            try:
-                build(partial, verify=verify)
-                os.rename(partial, final)
-            except BaseException:
-                rmtree(partial)
-                raise
-            # Drop builds made from older inputs (only ours: fixtures.py
-            # keeps its own 16-character directories in the same place).
-            for name in os.listdir(cache_dir):
-                if name != key and name.startswith(PREFIX):
-                    rmtree(os.path.join(cache_dir, name))
-        with open(os.path.join(final, "manifest.json")) as f:
-            m = absolutize(json.load(f), final)
-        write_gitconfig(m)
-        return m
+    # Older builds dropped are only ours: fixtures.py keeps its own
+    # 16-character directories in the same place.
+    final = fixtures.cached_build(
+        cache_dir, PREFIX + cache_key(), lambda d: build(d, verify=verify),
+        lambda name: name.startswith(PREFIX), lock=".private.lock", force=force,
+        log=log, what="private fixtures")
+    with open(os.path.join(final, "manifest.json")) as f:
+        m = absolutize(json.load(f), final)
+    write_gitconfig(m)
+    return m
 
 
 # ---------------------------------------------------------------- mutations
