@@ -86,7 +86,9 @@ int buf_appendf(struct buf *b, const char *fmt, ...) {
   return 0;
 }
 
-const char *buf_cstr(const struct buf *b) { return b->data ? b->data : ""; }
+const char *buf_cstr(const struct buf *b) {
+  return b->data ? b->data : "";
+}
 
 char *buf_steal(struct buf *b, size_t *len) {
   char *p = b->data;

@@ -15,38 +15,38 @@ struct config {
   char *go_binary;        /* for private modules and 'direct' */
   long vcs_timeout;       /* seconds */
   long vcs_workers;
-  char *vcs_netrc;        /* "" none */
-  char *vcs_gitconfig;    /* "" none */
-  char *vcs_ssh_key;      /* "" none */
-  char *vcs_insecure;     /* GOINSECURE, "" none */
-  char *vcs_http_proxy;   /* "" none */
-  char *storage;          /* fs:///abs, fs://./rel, s3://bucket/prefix */
-  char *s3_endpoint;      /* "" for AWS */
+  char *vcs_netrc;      /* "" none */
+  char *vcs_gitconfig;  /* "" none */
+  char *vcs_ssh_key;    /* "" none */
+  char *vcs_insecure;   /* GOINSECURE, "" none */
+  char *vcs_http_proxy; /* "" none */
+  char *storage;        /* fs:///abs, fs://./rel, s3://bucket/prefix */
+  char *s3_endpoint;    /* "" for AWS */
   char *s3_region;
-  char *s3_path_style;    /* true | false | auto */
-  char *s3_access_key;    /* "" -> AWS_ACCESS_KEY_ID */
-  char *s3_secret_key;    /* "" -> AWS_SECRET_ACCESS_KEY */
-  char *s3_ca_file;       /* "" -> system CAs */
-  long s3_part_mb;        /* multipart part size and threshold */
-  int zip_redirect;       /* 302 .zip to a pre-signed URL */
-  long zip_redirect_ttl;  /* seconds */
-  char *meta;             /* memory | redis://... | redis-sentinel://... */
-  char *meta_prefix;      /* Redis key prefix */
-  long redis_timeout_ms;  /* connect and command timeout */
-  long lock_ttl;          /* seconds */
-  char *admin_token;      /* "" disables /admin */
-  char *sumdb;            /* name=url,name=url */
-  int sumdb_verify;       /* check fetched hashes against the first sumdb */
-  long hot_cache_mb;      /* per-replica memory cache, MiB */
-  long list_ttl;          /* seconds */
-  long negative_ttl;      /* seconds */
-  char *log_format;       /* text | json */
-  char *log_level;        /* debug | info | warn | error */
-  long threads;           /* CivetWeb worker threads */
-  long connect_timeout;   /* seconds, upstream connect */
-  long fetch_timeout;     /* seconds, one whole upstream request */
-  long drain_timeout;     /* seconds SIGTERM waits for in-flight requests */
-  char *config_file;      /* key "config": the file that was read, or NULL */
+  char *s3_path_style;   /* true | false | auto */
+  char *s3_access_key;   /* "" -> AWS_ACCESS_KEY_ID */
+  char *s3_secret_key;   /* "" -> AWS_SECRET_ACCESS_KEY */
+  char *s3_ca_file;      /* "" -> system CAs */
+  long s3_part_mb;       /* multipart part size and threshold */
+  int zip_redirect;      /* 302 .zip to a pre-signed URL */
+  long zip_redirect_ttl; /* seconds */
+  char *meta;            /* memory | redis://... | redis-sentinel://... */
+  char *meta_prefix;     /* Redis key prefix */
+  long redis_timeout_ms; /* connect and command timeout */
+  long lock_ttl;         /* seconds */
+  char *admin_token;     /* "" disables /admin */
+  char *sumdb;           /* name=url,name=url */
+  int sumdb_verify;      /* check fetched hashes against the first sumdb */
+  long hot_cache_mb;     /* per-replica memory cache, MiB */
+  long list_ttl;         /* seconds */
+  long negative_ttl;     /* seconds */
+  char *log_format;      /* text | json */
+  char *log_level;       /* debug | info | warn | error */
+  long threads;          /* CivetWeb worker threads */
+  long connect_timeout;  /* seconds, upstream connect */
+  long fetch_timeout;    /* seconds, one whole upstream request */
+  long drain_timeout;    /* seconds SIGTERM waits for in-flight requests */
+  char *config_file;     /* key "config": the file that was read, or NULL */
 };
 
 /* Fills every key with its default. Free with config_free. */

@@ -3,8 +3,8 @@
  * done, so a waiter never mistakes an older fetch's record for this one's. */
 #include "dlock.h"
 
-#include "core/config.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "server.h"
@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DONE_PENDING 1        /* a completion record for work in progress */
-#define DONE_TTL_MS 15000     /* how long a result stays for waiters */
-#define POLL_MIN_US 50000     /* waiters look every 50-150 ms */
+#define DONE_PENDING 1    /* a completion record for work in progress */
+#define DONE_TTL_MS 15000 /* how long a result stays for waiters */
+#define POLL_MIN_US 50000 /* waiters look every 50-150 ms */
 
 struct renewer {
   struct meta *meta;
@@ -41,8 +41,8 @@ static void *renew_loop(void *arg) {
     if (rn->stop || w != ETIMEDOUT)
       continue;
     pthread_mutex_unlock(&rn->mu);
-    int rc = rn->meta->ops->lock_renew(rn->meta, rn->key, rn->token,
-                                       rn->ttl_ms);
+    int rc =
+        rn->meta->ops->lock_renew(rn->meta, rn->key, rn->token, rn->ttl_ms);
     if (rc == ERR_NOT_FOUND)
       log_warn("fetch lock %s was lost while fetching; another replica may "
                "fetch too (storage keeps the first copy)",
@@ -53,13 +53,13 @@ static void *renew_loop(void *arg) {
   return NULL;
 }
 
-static int run_holding(struct server *srv, const char *key,
-                       const char *token, long ttl_ms, dlock_fn fn, void *arg,
+static int run_holding(struct server *srv, const char *key, const char *token,
+                       long ttl_ms, dlock_fn fn, void *arg,
                        struct reason *why) {
   struct meta *meta = srv->meta;
   meta->ops->done_put(meta, key, DONE_PENDING, "", ttl_ms * 2);
-  struct renewer rn = {.meta = meta, .key = key, .token = token,
-                       .ttl_ms = ttl_ms};
+  struct renewer rn = {
+      .meta = meta, .key = key, .token = token, .ttl_ms = ttl_ms};
   pthread_mutex_init(&rn.mu, NULL);
   pthread_cond_init(&rn.cv, NULL);
   pthread_t th;

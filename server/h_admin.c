@@ -35,7 +35,8 @@ int h_stats(struct req *r) {
   struct counters_local cl;
   counters_local(srv->counters, &cl);
   struct json_object *o = json_object_new_object();
-  json_object_object_add(o, "meta", json_object_new_string(srv->meta->ops->name));
+  json_object_object_add(o, "meta",
+                         json_object_new_string(srv->meta->ops->name));
   json_object_object_add(o, "meta_available", json_object_new_boolean(rc == 0));
   json_object_object_add(o, "hits", json_object_new_int64(ms.hits));
   json_object_object_add(o, "misses", json_object_new_int64(ms.misses));
@@ -49,15 +50,19 @@ int h_stats(struct req *r) {
   struct json_object *top = json_object_new_array();
   for (size_t i = 0; i < ms.ntop; i++) {
     struct json_object *t = json_object_new_object();
-    json_object_object_add(t, "module", json_object_new_string(ms.top[i].module));
+    json_object_object_add(t, "module",
+                           json_object_new_string(ms.top[i].module));
     json_object_object_add(t, "hits", json_object_new_int64(ms.top[i].hits));
     json_object_array_add(top, t);
   }
   json_object_object_add(o, "top_today", top);
   struct json_object *rep = json_object_new_object();
-  json_object_object_add(rep, "counters_queued", json_object_new_int64(cl.queued));
-  json_object_object_add(rep, "counters_flushed", json_object_new_int64(cl.flushed));
-  json_object_object_add(rep, "counters_dropped", json_object_new_int64(cl.dropped));
+  json_object_object_add(rep, "counters_queued",
+                         json_object_new_int64(cl.queued));
+  json_object_object_add(rep, "counters_flushed",
+                         json_object_new_int64(cl.flushed));
+  json_object_object_add(rep, "counters_dropped",
+                         json_object_new_int64(cl.dropped));
   json_object_object_add(rep, "hot_cache_bytes",
                          json_object_new_int64((int64_t)hot_bytes(srv->hot)));
   json_object_object_add(rep, "in_flight",
@@ -81,9 +86,8 @@ static int authorized(struct req *r) {
 static int field(struct req *r, const char *body, const char *name, char *out,
                  size_t cap) {
   const struct mg_request_info *ri = mg_get_request_info(r->conn);
-  if (ri->query_string &&
-      mg_get_var(ri->query_string, strlen(ri->query_string), name, out, cap) >
-          0)
+  if (ri->query_string && mg_get_var(ri->query_string, strlen(ri->query_string),
+                                     name, out, cap) > 0)
     return 1;
   return body[0] && mg_get_var(body, strlen(body), name, out, cap) > 0;
 }
@@ -134,10 +138,12 @@ int h_admin_purge(struct req *r) {
   size_t here = hot_drop_prefix(srv->hot, prefix);
   rc = srv->meta->ops->purge_publish(srv->meta, prefix);
   log_info("admin purge %s%s%s (%zu here)%s", module, version[0] ? "@" : "",
-           version, here, rc ? ": other replicas not told (metadata down)" : "");
+           version, here,
+           rc ? ": other replicas not told (metadata down)" : "");
   struct json_object *o = json_object_new_object();
   json_object_object_add(o, "purged", json_object_new_string(prefix));
-  json_object_object_add(o, "dropped_here", json_object_new_int64((int64_t)here));
+  json_object_object_add(o, "dropped_here",
+                         json_object_new_int64((int64_t)here));
   json_object_object_add(o, "broadcast", json_object_new_boolean(rc == 0));
   return send_json(r, 200, o);
 }

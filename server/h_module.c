@@ -8,9 +8,9 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "fetch.h"
 #include "counters.h"
 #include "dlock.h"
+#include "fetch.h"
 #include "hash1.h"
 #include "hot.h"
 #include "http.h"
@@ -27,8 +27,8 @@
 
 #include <civetweb.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +76,7 @@ static int fetch_buf(struct req *r, const char *rel, struct buf *out,
   atomic_fetch_add(&r->srv->metrics.upstream_fetches, attempts);
   r->upstream += (int)attempts;
   if (rc == ERR_TOO_LARGE)
-    reason_set(why, rc, "upstream %s is larger than %zu bytes", rel,
-               out->max);
+    reason_set(why, rc, "upstream %s is larger than %zu bytes", rel, out->max);
   return rc;
 }
 
@@ -195,8 +194,7 @@ static int have(struct server *srv, const struct modreq *m, const char *kind) {
   int rc = storage_stat(srv->store, key, &st);
   if (rc == 0) {
     /* Known now: remember it, so other replicas skip the round trip. */
-    srv->meta->ops->index_put(srv->meta, m->module, m->version, kind,
-                              st.size);
+    srv->meta->ops->index_put(srv->meta, m->module, m->version, kind, st.size);
     return 1;
   }
   if (rc == ERR_NOT_FOUND)
@@ -216,10 +214,9 @@ static int storage_down(const struct modreq *m, struct reason *why) {
  * zip when want_zip). Only ever run by one thread per version. */
 /* Fetches .info and .mod (unless have_info) and the zip (when need_zip)
  * down the upstream chain. UPSTREAM_DIRECT when the chain says `direct`. */
-static int gather_upstream(struct req *r, const struct modreq *m,
-                           int have_info, int need_zip, struct buf *info,
-                           struct buf *mod, struct spool *sp,
-                           struct reason *why) {
+static int gather_upstream(struct req *r, const struct modreq *m, int have_info,
+                           int need_zip, struct buf *info, struct buf *mod,
+                           struct spool *sp, struct reason *why) {
   struct server *srv = r->srv;
   char rel[KEY_MAX];
   int rc;
@@ -307,8 +304,8 @@ static int gather_vcs(struct req *r, struct vcs *vcs, const char *module,
       rc = read_file(d.mod_path, mod);
     if (rc)
       reason_set(why, rc == ERR_TOO_LARGE ? rc : ERR_UPSTREAM,
-                 "reading what the go command fetched for %s@%s failed",
-                 module, d.version);
+                 "reading what the go command fetched for %s@%s failed", module,
+                 d.version);
   }
   if (!rc && need_zip) {
     sp->fd = open(d.zip_path, O_RDONLY | O_CLOEXEC);
@@ -391,8 +388,7 @@ stored:
     atomic_fetch_add(&srv->metrics.storage_errors, 1);
     reason_set(why, ERR_STORAGE, "storing %s@%s failed: %s", m->module,
                m->version, err_str(rc));
-  }
-  else
+  } else
     log_info("committed %s@%s%s", m->module, m->version,
              need_zip ? " (with zip)" : "");
   return rc;
@@ -440,8 +436,7 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
     }
   }
   if (!rc)
-    rc = commit_version(r, m, priv, have_info, need_zip, &info, &mod, &sp,
-                        why);
+    rc = commit_version(r, m, priv, have_info, need_zip, &info, &mod, &sp, why);
   if (rc == ERR_NOT_FOUND || rc == ERR_GONE) {
     char nk[KEY_MAX];
     snprintf(nk, sizeof nk, "v:%s@%s", m->module, m->version);
@@ -593,8 +588,8 @@ static int zip_head(struct req *r, uint64_t size, const char *etag,
                      "range not satisfiable\n", 22);
   }
   int status = ranged ? 206 : 200;
-  int n = snprintf(extra, sizeof extra,
-                   "ETag: %s\r\nAccept-Ranges: bytes\r\n", etag);
+  int n = snprintf(extra, sizeof extra, "ETag: %s\r\nAccept-Ranges: bytes\r\n",
+                   etag);
   if (ranged)
     snprintf(extra + n, sizeof extra - (size_t)n,
              "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
@@ -636,7 +631,8 @@ static int serve_zip(struct req *r, const char *key) {
   /* A whole zip on local disk goes out with sendfile(2), never through
    * user space; ranges and remote stores are streamed in 64 KiB pieces. */
   char path[4096];
-  if (st == 200 && storage_local_path(srv->store, key, path, sizeof path) == 0) {
+  if (st == 200 &&
+      storage_local_path(srv->store, key, path, sizeof path) == 0) {
     if (mg_send_file_body(r->conn, path) >= 0) {
       r->bytes += (long long)bs.size;
       return st;
@@ -669,9 +665,10 @@ static int h_version(struct req *r, const struct modreq *m) {
   struct reason why = {{0}};
   int want_zip = m->kind == MODREQ_ZIP;
   char key[KEY_MAX];
-  key_for(m, m->kind == MODREQ_INFO ? "info"
-             : m->kind == MODREQ_MOD ? "mod"
-                                     : "zip",
+  key_for(m,
+          m->kind == MODREQ_INFO  ? "info"
+          : m->kind == MODREQ_MOD ? "mod"
+                                  : "zip",
           key, sizeof key);
   if (!(want_zip && srv->cfg->zip_redirect)) {
     const struct hot_entry *e = hot_get(srv->hot, key);
@@ -683,8 +680,7 @@ static int h_version(struct req *r, const struct modreq *m) {
       return st;
     }
   }
-  atomic_fetch_add_explicit(&srv->metrics.hot_misses, 1,
-                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&srv->metrics.hot_misses, 1, memory_order_relaxed);
   int rc = ensure_version(r, m, want_zip, &why);
   atomic_fetch_add_explicit(strcmp(r->cache, "miss") == 0
                                 ? &srv->metrics.storage_misses
@@ -830,9 +826,9 @@ static int mutable_vcs(struct req *r, const struct modreq *m,
   buf_init(&info, VALIDATE_INFO_MAX);
   buf_init(&mod, VALIDATE_MOD_MAX);
   struct spool sp = {-1, 0};
-  int rc = gather_vcs(r, vcs, m->module,
-                      kind == MUT_LATEST ? "latest" : m->version, 0, 1, &info,
-                      &mod, &sp, lm->version, sizeof lm->version, why);
+  int rc =
+      gather_vcs(r, vcs, m->module, kind == MUT_LATEST ? "latest" : m->version,
+                 0, 1, &info, &mod, &sp, lm->version, sizeof lm->version, why);
   if (!rc && modpath_escape_version(lm->version, lm->version_esc,
                                     sizeof lm->version_esc))
     rc = reason_set(why, ERR_BAD_UPSTREAM_DATA, "bad version %.80s",
@@ -852,8 +848,8 @@ static int mutable_vcs(struct req *r, const struct modreq *m,
     key_for(lm, "info", key, sizeof key);
     rc = storage_get_buf(srv->store, key, out);
   } else {
-    rc = commit_version(r, lm, priv, 0, have(srv, lm, "zip") != 1, &info,
-                        &mod, &sp, why);
+    rc = commit_version(r, lm, priv, 0, have(srv, lm, "zip") != 1, &info, &mod,
+                        &sp, why);
     if (!rc)
       rc = buf_append(out, info.data, info.len);
   }
@@ -881,8 +877,7 @@ static int mutable_fetch(void *arg, struct reason *why) {
     else if (a->kind == MUT_LATEST)
       snprintf(rel, sizeof rel, "%s/@latest", m->module_esc);
     else
-      snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc,
-               m->version_esc);
+      snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
     rc = fetch_buf(a->r, rel, out, why);
   }
   if (rc == UPSTREAM_DIRECT) {
@@ -890,8 +885,7 @@ static int mutable_fetch(void *arg, struct reason *why) {
     if (why)
       why->text[0] = '\0';
     rc = mutable_vcs(a->r, m, a->kind,
-                     priv ? srv->vcs_private : srv->vcs_direct, priv, out,
-                     why);
+                     priv ? srv->vcs_private : srv->vcs_direct, priv, out, why);
   }
   if (!rc && a->kind == MUT_LIST &&
       memchr(out->data ? out->data : "", 0, out->len))
@@ -904,8 +898,8 @@ static int mutable_fetch(void *arg, struct reason *why) {
       rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
                       "upstream answered %s for %s with non-canonical "
                       "version %.80s",
-                      a->kind == MUT_LATEST ? "@latest" : m->version,
-                      m->module, got);
+                      a->kind == MUT_LATEST ? "@latest" : m->version, m->module,
+                      got);
   }
   if (!rc)
     srv->meta->ops->cache_put(srv->meta, a->ckey, out->data, out->len);
@@ -1068,11 +1062,11 @@ int h_module(struct req *r) {
   int st;
   r->cache = rc ? "-" : "hit"; /* until a fetch says otherwise */
   if (!rc)
-    r->endpoint = m->kind == MODREQ_LIST     ? EP_LIST
-                  : m->kind == MODREQ_INFO   ? EP_INFO
-                  : m->kind == MODREQ_MOD    ? EP_MOD
-                  : m->kind == MODREQ_ZIP    ? EP_ZIP
-                                             : EP_LATEST;
+    r->endpoint = m->kind == MODREQ_LIST   ? EP_LIST
+                  : m->kind == MODREQ_INFO ? EP_INFO
+                  : m->kind == MODREQ_MOD  ? EP_MOD
+                  : m->kind == MODREQ_ZIP  ? EP_ZIP
+                                           : EP_LATEST;
   if (rc)
     st = http_fail(r, rc, &why);
   else if (m->kind == MODREQ_LIST || m->kind == MODREQ_LATEST ||

@@ -311,8 +311,7 @@ int h_sumdb(struct req *r) {
       return st;
   }
 
-  const char *ctype = kind == SUMDB_TILE ? "application/octet-stream"
-                                         : CT_TEXT;
+  const char *ctype = kind == SUMDB_TILE ? "application/octet-stream" : CT_TEXT;
   int immutable = kind == SUMDB_LOOKUP || (kind == SUMDB_TILE && !partial);
   struct buf body;
   buf_init(&body, SUMDB_BODY_MAX);

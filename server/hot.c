@@ -21,7 +21,7 @@ struct node {
   struct node *next_hash;
   struct node *prev, *next; /* LRU: head is most recent */
   char *key;
-  int refs;   /* readers + 1 while linked */
+  int refs; /* readers + 1 while linked */
   int linked;
 };
 
@@ -44,7 +44,9 @@ static size_t hash_full(const char *s) {
   return h;
 }
 
-static size_t hash(const char *s) { return hash_full(s) % HOT_BUCKETS; }
+static size_t hash(const char *s) {
+  return hash_full(s) % HOT_BUCKETS;
+}
 
 /* Shards use the hash's high bits, buckets its low ones. */
 static struct shard *shard_of(struct hot_cache *c, const char *key) {
@@ -156,8 +158,8 @@ void hot_release(struct hot_cache *c, const struct hot_entry *e) {
     node_free(n);
 }
 
-int hot_put(struct hot_cache *c, const char *key, const void *data,
-            size_t len, const char *etag) {
+int hot_put(struct hot_cache *c, const char *key, const void *data, size_t len,
+            const char *etag) {
   if (len > hot_item_max(c))
     return 0;
   struct shard *h = shard_of(c, key);

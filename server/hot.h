@@ -28,8 +28,8 @@ void hot_release(struct hot_cache *h, const struct hot_entry *e);
 
 /* Copies data in under key (replacing an older entry), evicting as needed.
  * Too-large items are ignored. 0 or ERR_NOMEM. */
-int hot_put(struct hot_cache *h, const char *key, const void *data,
-            size_t len, const char *etag);
+int hot_put(struct hot_cache *h, const char *key, const void *data, size_t len,
+            const char *etag);
 
 /* Drops every entry whose key starts with prefix; returns how many. */
 size_t hot_drop_prefix(struct hot_cache *h, const char *prefix);

@@ -15,23 +15,40 @@
 
 static const char *status_text(int status) {
   switch (status) {
-  case 200: return "OK";
-  case 206: return "Partial Content";
-  case 302: return "Found";
-  case 304: return "Not Modified";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 410: return "Gone";
-  case 416: return "Range Not Satisfiable";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  default: return "Status";
+  case 200:
+    return "OK";
+  case 206:
+    return "Partial Content";
+  case 302:
+    return "Found";
+  case 304:
+    return "Not Modified";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 410:
+    return "Gone";
+  case 416:
+    return "Range Not Satisfiable";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  default:
+    return "Status";
   }
 }
 
@@ -169,8 +186,8 @@ int http_begin(struct req *r, int status, const char *ctype,
                uint64_t content_length) {
   struct buf local;
   struct buf *b = scratch(r, &local);
-  int rc = head_into(b, status, ctype, cache_control, extra_headers,
-                     content_length);
+  int rc =
+      head_into(b, status, ctype, cache_control, extra_headers, content_length);
   r->status = status;
   if (!rc && mg_write(r->conn, b->data, b->len) <= 0)
     rc = ERR_IO;

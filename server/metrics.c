@@ -10,9 +10,9 @@
 
 #include <stdio.h>
 
-static const int statuses[METRICS_STATUSES - 1] = {
-    200, 206, 302, 304, 400, 401, 403, 404, 405,
-    410, 416, 500, 501, 502, 503, 504, 429};
+static const int statuses[METRICS_STATUSES - 1] = {200, 206, 302, 304, 400, 401,
+                                                   403, 404, 405, 410, 416, 500,
+                                                   501, 502, 503, 504, 429};
 
 static const char *const endpoints[EP__COUNT] = {
     "list",   "info",  "mod",     "zip",   "latest", "sumdb",
@@ -127,9 +127,10 @@ int h_metrics(struct req *r) {
       atomic_load(&srv->in_flight), get(&m->bytes_served),
       get(&m->storage_errors), get(&m->redis_errors) + cl.flush_failures,
       cl.dropped, hot_bytes(srv->hot));
-  int st = b.data ? http_send(r, 200, "text/plain; version=0.0.4; charset=utf-8",
-                              CACHE_NONE, NULL, b.data, b.len)
-                  : http_fail(r, ERR_NOMEM, NULL);
+  int st = b.data
+               ? http_send(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+                           CACHE_NONE, NULL, b.data, b.len)
+               : http_fail(r, ERR_NOMEM, NULL);
   buf_free(&b);
   return st;
 }

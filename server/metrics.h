@@ -30,7 +30,7 @@ struct metrics {
   atomic_llong requests[EP__COUNT][METRICS_STATUSES];
   atomic_llong hot_hits, hot_misses;         /* hot cache */
   atomic_llong storage_hits, storage_misses; /* storage, after a hot miss */
-  atomic_llong upstream_fetches;             /* fetches that left for upstream */
+  atomic_llong upstream_fetches; /* fetches that left for upstream */
   atomic_llong upstream_seconds[METRICS_BUCKETS]; /* cumulative buckets */
   atomic_llong upstream_micros;                   /* sum, microseconds */
   atomic_llong upstream_requests;                 /* count */

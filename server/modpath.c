@@ -104,8 +104,8 @@ static const char *check_elem(const char *e, size_t n, enum elem_kind kind) {
   size_t short_n = dot ? (size_t)(dot - e) : n;
   /* Every reserved name (CON, COM1, ...) has three or four letters. */
   if (short_n == 3 || short_n == 4)
-    for (size_t i = 0;
-         i < sizeof bad_windows_names / sizeof *bad_windows_names; i++)
+    for (size_t i = 0; i < sizeof bad_windows_names / sizeof *bad_windows_names;
+         i++)
       if (eq_fold(e, short_n, bad_windows_names[i]))
         return "Windows reserved name in path element";
   if (kind == ELEM_FILE)

@@ -27,7 +27,7 @@ enum modreq_kind {
 
 struct modreq {
   enum modreq_kind kind;
-  char module[MODPATH_MAX + 1];         /* decoded: github.com/BurntSushi/toml */
+  char module[MODPATH_MAX + 1]; /* decoded: github.com/BurntSushi/toml */
   char module_esc[MODPATH_ESC_MAX + 1]; /* github.com/!burnt!sushi/toml */
   char version[VERSION_MAX + 1];        /* decoded; "" for list and latest */
   char version_esc[VERSION_ESC_MAX + 1];

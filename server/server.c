@@ -11,10 +11,10 @@
 #include <civetweb.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,16 +128,23 @@ int server_start(struct server *srv, struct reason *why) {
   /* Socket send/receive timeout; a slow client gets this long per write. */
   snprintf(timeout, sizeof timeout, "%ld", 120000L);
   const char *opts[] = {
-      "listening_ports", c->listen,
-      "num_threads", threads,
-      "tcp_nodelay", "1",
-      "decode_url", "no",
-      "enable_keep_alive", "yes",
+      "listening_ports",
+      c->listen,
+      "num_threads",
+      threads,
+      "tcp_nodelay",
+      "1",
+      "decode_url",
+      "no",
+      "enable_keep_alive",
+      "yes",
       /* CivetWeb holds a worker thread for each open connection; idle
        * keep-alive connections must let go soon, or clients beyond the
        * thread count wait for them (measured: 30 s with 30000). */
-      "keep_alive_timeout_ms", "5000",
-      "request_timeout_ms", timeout,
+      "keep_alive_timeout_ms",
+      "5000",
+      "request_timeout_ms",
+      timeout,
       NULL,
   };
   struct mg_callbacks cb;

@@ -63,12 +63,12 @@ static int add_entry(struct upstream *u, const char *s, size_t len, int bar,
       len--;
     struct buf b;
     buf_init(&b, 4096);
-    int rc = buf_appendf(&b, "%s%.*s", has_scheme ? "" : "https://", (int)len,
-                         s);
+    int rc =
+        buf_appendf(&b, "%s%.*s", has_scheme ? "" : "https://", (int)len, s);
     if (rc)
-      return rc == ERR_TOO_LARGE ? reason_set(why, ERR_CONFIG,
-                                              "upstream: entry too long")
-                                 : rc;
+      return rc == ERR_TOO_LARGE
+                 ? reason_set(why, ERR_CONFIG, "upstream: entry too long")
+                 : rc;
     e->base = buf_steal(&b, NULL);
     e->shown = malloc(strlen(e->base) + 1);
     if (!e->shown) {
@@ -138,8 +138,8 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg) {
 static void first_line(const struct buf *b, char *out, size_t cap) {
   size_t i = 0;
   for (const char *p = buf_cstr(b); *p && *p != '\n' && i + 1 < cap; p++)
-    out[i++] = ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) ? '?'
-                                                                        : *p;
+    out[i++] =
+        ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) ? '?' : *p;
   out[i] = '\0';
   while (i && out[i - 1] == ' ')
     out[--i] = '\0';
@@ -188,8 +188,7 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
   buf_free(&x.errbody);
   if (x.sink_rc) {
     if (!why || !why->text[0])
-      reason_set(why, x.sink_rc, "upstream %s: %s", shown,
-                 err_str(x.sink_rc));
+      reason_set(why, x.sink_rc, "upstream %s: %s", shown, err_str(x.sink_rc));
     return x.sink_rc;
   }
   if (is_file) {
@@ -204,8 +203,7 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
   }
   if (cc == CURLE_OPERATION_TIMEDOUT)
     return reason_set(why, ERR_UPSTREAM_TIMEOUT,
-                      "upstream %s timed out after %lds", shown,
-                      fetch_timeout);
+                      "upstream %s timed out after %lds", shown, fetch_timeout);
   if (cc != CURLE_OK)
     return reason_set(why, ERR_UPSTREAM, "upstream %s unreachable: %s", shown,
                       curl_easy_strerror(cc));

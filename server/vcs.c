@@ -902,7 +902,7 @@ static int valid_version(const char *s) {
 }
 
 static int download_impl(struct vcs *v, const char *module, const char *query,
-                 struct vcs_download *out, struct reason *why) {
+                         struct vcs_download *out, struct reason *why) {
   memset(out, 0, sizeof *out);
   int rc = check_module(v, module, why);
   if (rc)
@@ -954,7 +954,7 @@ void vcs_download_done(struct vcs_download *d) {
 }
 
 static int list_impl(struct vcs *v, const char *module, struct buf *out,
-             struct reason *why) {
+                     struct reason *why) {
   buf_reset(out);
   int rc = check_module(v, module, why);
   if (rc)
@@ -1168,8 +1168,7 @@ struct big_call {
 
 static void *big_main(void *arg) {
   struct big_call *bc = arg;
-  bc->rc = bc->dl ? download_impl(bc->v, bc->module, bc->query, bc->dl,
-                                  bc->why)
+  bc->rc = bc->dl ? download_impl(bc->v, bc->module, bc->query, bc->dl, bc->why)
                   : list_impl(bc->v, bc->module, bc->list, bc->why);
   return NULL;
 }

@@ -103,7 +103,9 @@ static int fs_open(const struct config *c, struct storage **out,
   return 0;
 }
 
-static void fs_close(struct storage *s) { free(s); }
+static void fs_close(struct storage *s) {
+  free(s);
+}
 
 static int fs_stat(struct storage *s, const char *key, struct blob_stat *out) {
   char path[PATH_MAX];
@@ -194,8 +196,8 @@ static int fs_put(struct storage *s, const char *key, blob_source_fn src,
   *slash = '/';
   if (rc)
     return rc;
-  int n = snprintf(tmp, sizeof tmp, "%.*s/.tmp-%s-XXXXXX",
-                   (int)(slash - path), path, slash + 1);
+  int n = snprintf(tmp, sizeof tmp, "%.*s/.tmp-%s-XXXXXX", (int)(slash - path),
+                   path, slash + 1);
   if (n < 0 || (size_t)n >= sizeof tmp)
     return ERR_INVALID;
   int fd = mkstemp(tmp);
@@ -277,8 +279,8 @@ static int walk(const char *dir, const char *rel, const char *prefix,
       continue; /* ".", "..", temp files */
     char path[PATH_MAX], key[PATH_MAX];
     int n1 = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    int n2 = snprintf(key, sizeof key, "%s%s%s", rel, rel[0] ? "/" : "",
-                      e->d_name);
+    int n2 =
+        snprintf(key, sizeof key, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
     if (n1 < 0 || (size_t)n1 >= sizeof path || n2 < 0 ||
         (size_t)n2 >= sizeof key)
       continue;

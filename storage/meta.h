@@ -104,12 +104,14 @@ struct meta_ops {
   /* Appends every version with a recorded "info", one per line. */
   int (*index_versions)(struct meta *, const char *module, struct buf *out);
 
-  /* --- counters ------------------------------------------------------------ */
+  /* --- counters ------------------------------------------------------------
+   */
   /* Adds a batch of outcomes (one round trip for Redis: pipelined). */
   int (*hits_add)(struct meta *, const struct meta_hit *hits, size_t n);
   int (*stats_get)(struct meta *, struct meta_stats *out);
 
-  /* --- hot-cache purges ---------------------------------------------------- */
+  /* --- hot-cache purges ----------------------------------------------------
+   */
   /* Tells every replica (this one included) to drop hot-cache entries whose
    * key starts with prefix. */
   int (*purge_publish)(struct meta *, const char *prefix);

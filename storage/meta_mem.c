@@ -37,7 +37,9 @@ struct mem_meta {
   void *purge_arg;
 };
 
-static struct mem_meta *mem_of(struct meta *m) { return (struct mem_meta *)m; }
+static struct mem_meta *mem_of(struct meta *m) {
+  return (struct mem_meta *)m;
+}
 
 static size_t hash(const char *s) {
   size_t h = 1469598103934665603ull; /* FNV-1a */
@@ -282,8 +284,7 @@ static int mem_done_get(struct meta *m, const char *key, int *code,
 /* Storage itself (local disk, or S3 behind the hot cache) is the index of
  * a single process: say "not recorded" and let the caller look there. */
 static int mem_index_put(struct meta *m, const char *module,
-                         const char *version, const char *kind,
-                         uint64_t size) {
+                         const char *version, const char *kind, uint64_t size) {
   (void)m;
   (void)module;
   (void)version;
@@ -309,8 +310,7 @@ static int mem_index_versions(struct meta *m, const char *module,
   return ERR_UNSUPPORTED;
 }
 
-static int mem_hits_add(struct meta *m, const struct meta_hit *hits,
-                        size_t n) {
+static int mem_hits_add(struct meta *m, const struct meta_hit *hits, size_t n) {
   struct mem_meta *mm = mem_of(m);
   pthread_mutex_lock(&mm->mu);
   for (size_t i = 0; i < n; i++) {

@@ -643,8 +643,7 @@ static int cmd(struct rmeta *rm, redisReply **out, const char *fmt, ...) {
    * likely outlived a Redis restart: dial once more at once instead of
    * failing and backing off (a timeout is not retried: that would double
    * the wait on a hung server). */
-  if (!r && !fresh &&
-      !strstr(c->errstr, "temporarily unavailable")) {
+  if (!r && !fresh && !strstr(c->errstr, "temporarily unavailable")) {
     conn_drop(cn, "connection lost; redialling", 0);
     c = conn_get(rm, &cn);
     if (c)

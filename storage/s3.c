@@ -44,15 +44,17 @@ struct s3_storage {
   char ca_file[512];
   uint64_t part_size;
   long connect_timeout;
-  pthread_key_t tls;   /* this thread's CURL * */
-  atomic_int use_inm;  /* send If-None-Match: * until a 501 says no */
+  pthread_key_t tls;  /* this thread's CURL * */
+  atomic_int use_inm; /* send If-None-Match: * until a 501 says no */
 };
 
 static struct s3_storage *s3_of(struct storage *s) {
   return (struct s3_storage *)s;
 }
 
-static void free_handle(void *h) { curl_easy_cleanup(h); }
+static void free_handle(void *h) {
+  curl_easy_cleanup(h);
+}
 
 static CURL *handle(struct s3_storage *s3) {
   CURL *h = pthread_getspecific(s3->tls);
@@ -68,17 +70,17 @@ static CURL *handle(struct s3_storage *s3) {
 
 struct call {
   const char *method;
-  const char *key;         /* object key under the prefix; NULL: the bucket */
-  const char *query;       /* canonical-encoded query, or NULL */
-  const char *headers[4];  /* extra signed "Name: value" lines, NULL-ended */
-  blob_source_fn src;      /* request body, when has_body */
+  const char *key;        /* object key under the prefix; NULL: the bucket */
+  const char *query;      /* canonical-encoded query, or NULL */
+  const char *headers[4]; /* extra signed "Name: value" lines, NULL-ended */
+  blob_source_fn src;     /* request body, when has_body */
   void *src_arg;
   uint64_t src_off, src_len, sent;
   int has_body;
-  char payload[65];        /* hex SHA-256 of the body */
-  blob_sink_fn sink;       /* 2xx body goes here ... */
+  char payload[65];  /* hex SHA-256 of the body */
+  blob_sink_fn sink; /* 2xx body goes here ... */
   void *sink_arg;
-  struct buf *out;         /* ... or here */
+  struct buf *out; /* ... or here */
   int head;
   /* results */
   long status;
@@ -224,8 +226,8 @@ static int perform_once(struct s3_storage *s3, struct call *c, int *transport,
   buf_init(&url, 16384);
   rc = buf_appendf(&url, "%s%s", s3->base_url, sig->uri);
   struct curl_slist *hl = NULL;
-  const char *lines[] = {sig->authorization, sig->amz_date,
-                         sig->content_sha256, sig->security_token, "Expect:"};
+  const char *lines[] = {sig->authorization, sig->amz_date, sig->content_sha256,
+                         sig->security_token, "Expect:"};
   for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
     if (lines[i][0])
       hl = curl_slist_append(hl, lines[i]);
@@ -284,8 +286,8 @@ static int perform_once(struct s3_storage *s3, struct call *c, int *transport,
     return c->sink_rc;
   if (cc != CURLE_OK) {
     *transport = 1;
-    return reason_set(why, ERR_STORAGE, "s3 %s unreachable: %s",
-                      s3->base_url, curl_easy_strerror(cc));
+    return reason_set(why, ERR_STORAGE, "s3 %s unreachable: %s", s3->base_url,
+                      curl_easy_strerror(cc));
   }
   return 0;
 }
@@ -301,8 +303,7 @@ static int map_status(struct s3_storage *s3, struct call *c,
   const char *what = c->key ? c->key : s3->bucket;
   if (c->status == 404 && strcmp(e.code, "NoSuchBucket") == 0)
     return reason_set(why, ERR_STORAGE,
-                      "s3 bucket %s does not exist (NoSuchBucket)",
-                      s3->bucket);
+                      "s3 bucket %s does not exist (NoSuchBucket)", s3->bucket);
   if (c->status == 404)
     return reason_set(why, ERR_NOT_FOUND, "s3: %.200s: not found", what);
   if (c->status == 412)
@@ -333,8 +334,8 @@ static int perform(struct s3_storage *s3, struct call *c, int idempotent,
   for (int attempt = 0;; attempt++) {
     int transport = 0;
     rc = perform_once(s3, c, &transport, why);
-    int server_error = !rc && (c->status >= 500 || c->status == 429) &&
-                       c->status != 501;
+    int server_error =
+        !rc && (c->status >= 500 || c->status == 429) && c->status != 501;
     if (!rc && !server_error)
       break;
     int retryable = (transport || server_error) && idempotent &&
@@ -354,7 +355,8 @@ static int perform(struct s3_storage *s3, struct call *c, int idempotent,
   return rc;
 }
 
-/* --- storage_ops ----------------------------------------------------------- */
+/* --- storage_ops -----------------------------------------------------------
+ */
 
 static int parse_target(struct s3_storage *s3, const struct config *cfg,
                         struct reason *why) {
@@ -395,8 +397,8 @@ static int parse_target(struct s3_storage *s3, const struct config *cfg,
   if (hl == 0 || hl + 80 > sizeof s3->host)
     return reason_set(why, ERR_CONFIG, "s3_endpoint=%s: bad host", ep);
   if (hp[hl] && strcmp(hp + hl, "/") != 0)
-    return reason_set(why, ERR_CONFIG,
-                      "s3_endpoint=%s: must not have a path", ep);
+    return reason_set(why, ERR_CONFIG, "s3_endpoint=%s: must not have a path",
+                      ep);
   if (s3->path_style)
     snprintf(s3->host, sizeof s3->host, "%.*s", (int)hl, hp);
   else
@@ -521,8 +523,12 @@ static int put_single(struct s3_storage *s3, const char *key,
                       struct reason *why) {
   for (;;) {
     int inm = atomic_load(&s3->use_inm);
-    struct call c = {.method = "PUT", .key = key, .src = src, .src_arg = arg,
-                     .src_len = size, .has_body = 1};
+    struct call c = {.method = "PUT",
+                     .key = key,
+                     .src = src,
+                     .src_arg = arg,
+                     .src_len = size,
+                     .has_body = 1};
     if (inm)
       c.headers[0] = "If-None-Match: *";
     int rc = perform(s3, &c, 1, why);
@@ -558,8 +564,8 @@ static int put_multipart(struct s3_storage *s3, const char *key,
                          struct reason *why) {
   struct buf body;
   buf_init(&body, S3_SMALL_MAX);
-  struct call c = {.method = "POST", .key = key, .query = "uploads",
-                   .out = &body};
+  struct call c = {
+      .method = "POST", .key = key, .query = "uploads", .out = &body};
   int rc = perform(s3, &c, 0, why);
   char id[1024], id_enc[3200], query[3300];
   if (!rc && s3_xml_upload_id(body.data, body.len, id, sizeof id))
@@ -576,15 +582,19 @@ static int put_multipart(struct s3_storage *s3, const char *key,
   for (size_t i = 0; i < parts && !rc; i++) {
     uint64_t off = (uint64_t)i * s3->part_size;
     uint64_t len = size - off < s3->part_size ? size - off : s3->part_size;
-    snprintf(query, sizeof query, "partNumber=%zu&uploadId=%s", i + 1,
-             id_enc);
-    struct call pc = {.method = "PUT", .key = key, .query = query, .src = src,
-                      .src_arg = arg, .src_off = off, .src_len = len,
+    snprintf(query, sizeof query, "partNumber=%zu&uploadId=%s", i + 1, id_enc);
+    struct call pc = {.method = "PUT",
+                      .key = key,
+                      .query = query,
+                      .src = src,
+                      .src_arg = arg,
+                      .src_off = off,
+                      .src_len = len,
                       .has_body = 1};
     rc = perform(s3, &pc, 1, why);
     if (!rc && !pc.etag[0])
-      rc = reason_set(why, ERR_STORAGE, "s3: no ETag for part %zu of %s",
-                      i + 1, key);
+      rc = reason_set(why, ERR_STORAGE, "s3: no ETag for part %zu of %s", i + 1,
+                      key);
     if (!rc && !(etags[i] = strdup(pc.etag)))
       rc = ERR_NOMEM;
   }
@@ -596,15 +606,20 @@ static int put_multipart(struct s3_storage *s3, const char *key,
     snprintf(query, sizeof query, "uploadId=%s", id_enc);
     if (!rc) {
       struct mem_body mb = {xml.data, xml.len};
-      struct call cc = {.method = "POST", .key = key, .query = query,
-                        .out = &resp, .has_body = 1, .src = mem_body_read,
-                        .src_arg = &mb, .src_len = xml.len};
+      struct call cc = {.method = "POST",
+                        .key = key,
+                        .query = query,
+                        .out = &resp,
+                        .has_body = 1,
+                        .src = mem_body_read,
+                        .src_arg = &mb,
+                        .src_len = xml.len};
       rc = perform(s3, &cc, 1, why);
       /* S3 may answer 200 and still put an <Error> in the body. */
       struct s3_error e;
       if (!rc && s3_xml_error(resp.data, resp.len, &e) == 0)
-        rc = reason_set(why, ERR_STORAGE, "s3 complete %s: %s: %s", key,
-                        e.code, e.message);
+        rc = reason_set(why, ERR_STORAGE, "s3 complete %s: %s: %s", key, e.code,
+                        e.message);
     }
     buf_free(&xml);
     buf_free(&resp);
@@ -625,9 +640,8 @@ static int s3_put(struct storage *s, const char *key, blob_source_fn src,
                   void *arg, uint64_t size) {
   struct s3_storage *s3 = s3_of(s);
   struct reason why = {{0}};
-  int rc = size > s3->part_size
-               ? put_multipart(s3, key, src, arg, size, &why)
-               : put_single(s3, key, src, arg, size, &why);
+  int rc = size > s3->part_size ? put_multipart(s3, key, src, arg, size, &why)
+                                : put_single(s3, key, src, arg, size, &why);
   if (rc)
     log_warn("%s", reason_text(&why, rc));
   return rc ? ERR_STORAGE : 0;
@@ -659,8 +673,7 @@ static int list_one(void *arg, const char *key, uint64_t size) {
 static int s3_list(struct storage *s, const char *prefix, blob_list_fn fn,
                    void *arg) {
   struct s3_storage *s3 = s3_of(s);
-  char full[S3_KEY_MAX], enc[3 * S3_KEY_MAX], token[2048] = "",
-                                              tok_enc[6200];
+  char full[S3_KEY_MAX], enc[3 * S3_KEY_MAX], token[2048] = "", tok_enc[6200];
   struct buf query, body;
   snprintf(full, sizeof full, "%s%s", s3->prefix, prefix);
   if (s3_uri_encode(full, 1, enc, sizeof enc))
@@ -703,8 +716,8 @@ static int s3_ready(struct storage *s, struct reason *why) {
   struct s3_storage *s3 = s3_of(s);
   struct buf body;
   buf_init(&body, S3_SMALL_MAX);
-  struct call c = {.method = "GET", .query = "list-type=2&max-keys=1",
-                   .out = &body};
+  struct call c = {
+      .method = "GET", .query = "list-type=2&max-keys=1", .out = &body};
   int rc = perform(s3, &c, 1, why);
   buf_free(&body);
   return rc ? ERR_STORAGE : 0;

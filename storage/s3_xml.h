@@ -25,8 +25,8 @@ int s3_xml_error(const char *body, size_t len, struct s3_error *out);
  * ERR_INVALID if it does not fit or is missing), else sets token to "".
  * ERR_INVALID with why for a body that is not a ListBucketResult. */
 int s3_xml_list(const char *body, size_t len,
-                int (*fn)(void *arg, const char *key, uint64_t size),
-                void *arg, char *token, size_t cap, struct reason *why);
+                int (*fn)(void *arg, const char *key, uint64_t size), void *arg,
+                char *token, size_t cap, struct reason *why);
 
 /* <InitiateMultipartUploadResult><UploadId>: 0 or ERR_INVALID. */
 int s3_xml_upload_id(const char *body, size_t len, char *out, size_t cap);

@@ -56,8 +56,7 @@ struct storage_ops {
   /* 0, or ERR_NOT_FOUND when absent. */
   int (*del)(struct storage *, const char *key);
   /* Every key starting with prefix, in no particular order. */
-  int (*list)(struct storage *, const char *prefix, blob_list_fn fn,
-              void *arg);
+  int (*list)(struct storage *, const char *prefix, blob_list_fn fn, void *arg);
   /* 0 when the backend can serve; otherwise why says what is wrong. */
   int (*ready)(struct storage *, struct reason *why);
   /* A URL from which a client can GET key for ttl seconds without

@@ -147,7 +147,7 @@ static void test_file_parsing(void) {
   ASSERT_EQ_STR(c.log_level, "");
   ASSERT_EQ_STR(c.log_format, " json "); /* quotes keep the spaces */
   ASSERT_EQ_STR(c.sumdb, "a=b=c");       /* only the first '=' splits */
-  ASSERT_EQ_INT(c.threads, 256);          /* untouched keys keep defaults */
+  ASSERT_EQ_INT(c.threads, 256);         /* untouched keys keep defaults */
   ASSERT_TRUE(c.config_file != NULL);
   config_free(&c);
 

@@ -216,8 +216,7 @@ static void test_plus(void) {
 
   /* A space is a different version, and not one gomirror passes on. */
   EXPECT_PARSE("/example.com/a/@v/v2.0.0%20incompatible.zip", ERR_INVALID, &a);
-  EXPECT_PARSE("/example.com/a/@v/v2.0.0%20incompatible.info", ERR_INVALID,
-               &a);
+  EXPECT_PARSE("/example.com/a/@v/v2.0.0%20incompatible.info", ERR_INVALID, &a);
 
   static const struct pcase cases[] = {
       /* +incompatible is only for v2+ without a /vN suffix. */
