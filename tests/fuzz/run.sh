@@ -5,7 +5,7 @@ set -eu
 build=$1
 secs=$2
 here=$(cd "$(dirname "$0")" && pwd)
-for t in modpath validate config s3_xml; do
+for t in modpath validate config s3_xml request; do
   work=$(mktemp -d)
   cp -r "$here/corpus/$t/." "$work/"
   dict=""
@@ -20,4 +20,4 @@ for t in modpath validate config s3_xml; do
   }
   rm -rf "$work"
 done
-echo "fuzz: 4 passed, 0 failed"
+echo "fuzz: 5 passed, 0 failed"
