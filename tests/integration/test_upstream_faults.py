@@ -144,6 +144,20 @@ def test_pipe_falls_through_on_any_error(t):
     one_line_reason(gm3.get(f"/{MOD}/@v/list"), 502, "unreachable")
 
 
+def test_redirects_are_followed(t):
+    """An upstream that redirects (to a CDN, a pre-signed URL) is followed."""
+    v = versions(t)[0]
+    real = t.start_upstream()
+    up = t.start_upstream(faults={f"/{MOD}/@v/{v}.zip": {
+        "location": f"{real.url}/{MOD}/@v/{v}.zip"}})
+    gm = t.start_gomirror(upstream=up)
+    r = gm.get(f"/{MOD}/@v/{v}.zip")
+    eq(r.status, 200, f"status ({r.text[:100]!r})")
+    with open(os.path.join(t.fx["upstream"], MOD, "@v", v + ".zip"), "rb") as f:
+        eq(r.body, f.read(), "zip bytes through the redirect")
+    check(f"/{MOD}/@v/{v}.zip" in real.paths(), "redirect target not asked")
+
+
 def test_off(t):
     gm = t.start_gomirror(upstream="off")
     one_line_reason(gm.get(f"/{MOD}/@v/list"), 404, "off")

@@ -19,7 +19,8 @@ request path:
 status/body: answer with that status and body (text/plain unless
 "content_type" is given); hang: accept and never answer (sleep up to 600 s);
 delay: sleep that many seconds, then answer normally (or as the other keys
-say); body_file: answer 200 (or "status") with that file's bytes.
+say); body_file: answer 200 (or "status") with that file's bytes;
+location: answer 302 (or "status") redirecting there.
 A fault may also say "count": N to apply only to the first N requests.
 
 --delay S sleeps S seconds before every answer (to make concurrent
@@ -120,6 +121,13 @@ class Handler(BaseHTTPRequestHandler):
                 # Accept and never answer; give up after 600 s at most.
                 time.sleep(min(float(fault.get("hang_seconds", 600)), 600))
                 self.close_connection = True
+                return
+            if "location" in fault:
+                # A redirect, as a proxy handing off to a CDN would answer.
+                self.send_response(int(fault.get("status", 302)))
+                self.send_header("Location", fault["location"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             if "body_file" in fault:
                 with open(fault["body_file"], "rb") as f:
