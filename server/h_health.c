@@ -15,6 +15,17 @@ int h_healthz(struct req *r) {
   return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, "ok\n", 3);
 }
 
+/* 200 with "degraded: <what><reason>": still serving, and saying why. */
+static int degraded(struct req *r, const char *what, const struct reason *why,
+                    int code) {
+  char line[REASON_MAX + 64];
+  int n = snprintf(line, sizeof line, "degraded: %s%s\n", what,
+                   reason_text(why, code));
+  if (n < 0 || (size_t)n >= sizeof line)
+    n = (int)sizeof line - 1;
+  return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, line, (size_t)n);
+}
+
 int h_readyz(struct req *r) {
   if (atomic_load(&r->srv->draining))
     return http_error(r, 503, "draining: shutting down");
@@ -26,20 +37,9 @@ int h_readyz(struct req *r) {
     struct meta *meta = r->srv->meta;
     if (meta->ops->ready(meta, &why) == 0)
       return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, "ready\n", 6);
-    char line[REASON_MAX + 64];
-    int n = snprintf(line, sizeof line, "degraded: %s\n",
-                     reason_text(&why, ERR_UNAVAILABLE));
-    if (n < 0 || (size_t)n >= sizeof line)
-      n = (int)sizeof line - 1;
-    return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, line, (size_t)n);
+    return degraded(r, "", &why, ERR_UNAVAILABLE);
   }
   if (hot_bytes(r->srv->hot) == 0)
     return http_fail(r, rc, &why);
-  char line[REASON_MAX + 64];
-  int n = snprintf(line, sizeof line,
-                   "degraded: serving cached artifacts only: %s\n",
-                   reason_text(&why, rc));
-  if (n < 0 || (size_t)n >= sizeof line)
-    n = (int)sizeof line - 1;
-  return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, line, (size_t)n);
+  return degraded(r, "serving cached artifacts only: ", &why, rc);
 }

@@ -599,6 +599,15 @@ static int zip_head(struct req *r, uint64_t size, const char *etag,
   return status;
 }
 
+/* A zip held in the hot cache, honouring the conditional and range headers. */
+static int send_zip_entry(struct req *r, const struct hot_entry *e) {
+  struct range rg;
+  int st = zip_head(r, e->len, e->etag, &rg);
+  if ((st == 200 || st == 206) && !r->head)
+    http_write(r, e->data + rg.start, (size_t)rg.len);
+  return st < 0 ? -st : st;
+}
+
 static int serve_zip(struct req *r, const char *key) {
   struct server *srv = r->srv;
   if (srv->cfg->zip_redirect) {
@@ -613,11 +622,9 @@ static int serve_zip(struct req *r, const char *key) {
   int rc = 0;
   const struct hot_entry *e = load(srv, key, hot_item_max(srv->hot), &rc);
   if (e) {
-    int st = zip_head(r, e->len, e->etag, &rg);
-    if ((st == 200 || st == 206) && !r->head)
-      http_write(r, e->data + rg.start, (size_t)rg.len);
+    int st = send_zip_entry(r, e);
     hot_release(srv->hot, e);
-    return st < 0 ? -st : st;
+    return st;
   }
   if (rc != ERR_TOO_LARGE)
     return http_fail(r, rc == ERR_NOT_FOUND ? ERR_STORAGE : rc, NULL);
@@ -650,14 +657,10 @@ static int serve_zip(struct req *r, const char *key) {
  * metadata round trip, no allocation, and for .info/.mod one write. */
 static int serve_hot(struct req *r, const struct modreq *m,
                      const struct hot_entry *e) {
-  if (m->kind != MODREQ_ZIP)
-    return http_send(r, 200, m->kind == MODREQ_INFO ? CT_JSON : CT_TEXT,
-                     CACHE_IMMUTABLE, NULL, e->data, e->len);
-  struct range rg;
-  int st = zip_head(r, e->len, e->etag, &rg);
-  if ((st == 200 || st == 206) && !r->head)
-    http_write(r, e->data + rg.start, (size_t)rg.len);
-  return st < 0 ? -st : st;
+  if (m->kind == MODREQ_ZIP)
+    return send_zip_entry(r, e);
+  return http_send(r, 200, m->kind == MODREQ_INFO ? CT_JSON : CT_TEXT,
+                   CACHE_IMMUTABLE, NULL, e->data, e->len);
 }
 
 static int h_version(struct req *r, const struct modreq *m) {

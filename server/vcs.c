@@ -884,6 +884,23 @@ static const char *jstr(json_object *o, const char *key) {
   return json_object_get_string(s);
 }
 
+/* Runs argv (a go command) in a fresh scratch call, within a worker slot,
+ * and parses its JSON output: 0 with *obj (json_object_put it), or an error
+ * with why and *obj possibly NULL. The caller frees c with call_free. */
+static int run_go(struct vcs *v, struct call *c, char *argv[], const char *what,
+                  json_object **obj, struct reason *why) {
+  *obj = NULL;
+  take_slot(v);
+  int rc = call_setup(v, c, why);
+  if (!rc)
+    rc = run(c, argv, why);
+  give_slot(v);
+  if (rc)
+    return rc;
+  *obj = parse_json(&c->out);
+  return run_failure(c, what, *obj, why);
+}
+
 /* A file the go command named must be a regular file inside our dir. */
 static int inside(const struct call *c, const char *path, char *out,
                   size_t cap) {
@@ -915,15 +932,8 @@ static int download_impl(struct vcs *v, const char *module, const char *query,
   char *argv[] = {v->go, "mod", "download", "-json", arg, NULL};
 
   struct call c;
-  take_slot(v);
-  rc = call_setup(v, &c, why);
-  if (!rc)
-    rc = run(&c, argv, why);
-  give_slot(v);
-  if (rc)
-    goto out;
-  json_object *obj = parse_json(&c.out);
-  rc = run_failure(&c, what, obj, why);
+  json_object *obj;
+  rc = run_go(v, &c, argv, what, &obj, why);
   if (!rc) {
     const char *path = jstr(obj, "Path"), *ver = jstr(obj, "Version");
     if (c.overflow || !path || strcmp(path, module) != 0 ||
@@ -939,7 +949,6 @@ static int download_impl(struct vcs *v, const char *module, const char *query,
     }
   }
   json_object_put(obj);
-out:
   if (rc)
     memset(out, 0, sizeof *out);
   call_free(&c, rc == 0);
@@ -964,15 +973,8 @@ static int list_impl(struct vcs *v, const char *module, struct buf *out,
   char *argv[] = {v->go,   "list",         "-m", "-versions",
                   "-json", (char *)module, NULL};
   struct call c;
-  take_slot(v);
-  rc = call_setup(v, &c, why);
-  if (!rc)
-    rc = run(&c, argv, why);
-  give_slot(v);
-  if (rc)
-    goto out;
-  json_object *obj = parse_json(&c.out);
-  rc = run_failure(&c, what, obj, why);
+  json_object *obj;
+  rc = run_go(v, &c, argv, what, &obj, why);
   if (!rc) {
     const char *path = jstr(obj, "Path");
     json_object *vs = NULL;
@@ -999,7 +1001,6 @@ static int list_impl(struct vcs *v, const char *module, struct buf *out,
       reason_set(why, rc, "%s: too many versions", what);
   }
   json_object_put(obj);
-out:
   if (rc)
     buf_free(out);
   call_free(&c, 0);

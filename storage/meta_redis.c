@@ -922,20 +922,27 @@ static int parse_coded(const redisReply *r, long lo, long hi, int *code,
   return 0;
 }
 
-static int redis_neg_get(struct meta *m, const char *key, int *status,
-                         struct reason *why) {
+/* GETs a "<code> <why>" record of the given type: 0, ERR_NOT_FOUND, or
+ * ERR_UNAVAILABLE. */
+static int get_coded(struct meta *m, const char *key, const char *type, long lo,
+                     long hi, int *code, struct reason *why) {
   struct rmeta *rm = rm_of(m);
   char k[KEY_MAX];
-  if (make_key(rm, key, "neg", k, sizeof k))
+  if (make_key(rm, key, type, k, sizeof k))
     return ERR_INVALID;
   redisReply *r;
   int rc = cmd(rm, &r, "GET %s", k);
   if (rc)
     return rc;
   rc = r->type == REDIS_REPLY_NIL ? ERR_NOT_FOUND
-                                  : parse_coded(r, 100, 599, status, why);
+                                  : parse_coded(r, lo, hi, code, why);
   freeReplyObject(r);
   return rc;
+}
+
+static int redis_neg_get(struct meta *m, const char *key, int *status,
+                         struct reason *why) {
+  return get_coded(m, key, "neg", 100, 599, status, why);
 }
 
 static int redis_forget(struct meta *m, const char *key) {
@@ -1067,18 +1074,7 @@ static int redis_done_put(struct meta *m, const char *key, int code,
 
 static int redis_done_get(struct meta *m, const char *key, int *code,
                           struct reason *why) {
-  struct rmeta *rm = rm_of(m);
-  char k[KEY_MAX];
-  if (make_key(rm, key, "done", k, sizeof k))
-    return ERR_INVALID;
-  redisReply *r;
-  int rc = cmd(rm, &r, "GET %s", k);
-  if (rc)
-    return rc;
-  rc = r->type == REDIS_REPLY_NIL ? ERR_NOT_FOUND
-                                  : parse_coded(r, INT_MIN, INT_MAX, code, why);
-  freeReplyObject(r);
-  return rc;
+  return get_coded(m, key, "done", INT_MIN, INT_MAX, code, why);
 }
 
 /* --- committed index ------------------------------------------------------ */

@@ -457,10 +457,11 @@ def build(out):
         f.write("\n")
 
 
-def absolutize(manifest, d):
+def absolutize(manifest, d, keys=("upstream", "gitdir", "gitconfig", "sumdb_bin")):
+    """The manifest with the paths under keys made absolute (relative to d)."""
     m = dict(manifest)
     m["dir"] = d
-    for k in ("upstream", "gitdir", "gitconfig", "sumdb_bin"):
+    for k in keys:
         m[k] = os.path.join(d, m[k])
     return m
 

@@ -376,11 +376,7 @@ def build(out, src=SRC, log=None):
 
 
 def absolutize(manifest, d):
-    m = dict(manifest)
-    m["dir"] = d
-    for k in ("root", "upstream", "gitdir", "gitconfig"):
-        m[k] = os.path.join(d, m[k])
-    return m
+    return fixtures.absolutize(manifest, d, ("root", "upstream", "gitdir", "gitconfig"))
 
 
 def ensure(cache_dir=None, force=False, log=None, src=SRC):
