@@ -46,6 +46,7 @@ static int check_path_style(const char *v, struct reason *why);
 static int check_sumdb(const char *v, struct reason *why);
 static int check_log_format(const char *v, struct reason *why);
 static int check_log_level(const char *v, struct reason *why);
+static int check_ldap_url(const char *v, struct reason *why);
 
 #define F(field) offsetof(struct config, field)
 #define STR(name, field, def, secret, check, help)                             \
@@ -135,6 +136,62 @@ static const struct key keys[] = {
         "seconds for one whole upstream request"),
     LNG("drain_timeout", drain_timeout, "30", 0, 3600,
         "seconds SIGTERM waits for in-flight requests"),
+    STR("auth_htpasswd", auth_htpasswd, "", SHOW_ALL, NULL,
+        "htpasswd file of users (bcrypt or SHA-crypt; re-read on change)"),
+    STR("auth_tokens", auth_tokens, "", SHOW_ALL, NULL,
+        "API token file: '<name> <sha256-hex> <group,group>' lines "
+        "(gomirror token new)"),
+    STR("auth_groups", auth_groups, "", SHOW_ALL, NULL,
+        "group file: 'group: user user' lines (Apache AuthGroupFile)"),
+    STR("auth_rules", auth_rules, "", SHOW_ALL, NULL,
+        "access rules: '<allow|deny> <who> <modules>' lines, first match "
+        "wins (empty: authenticated users read all)"),
+    STR("auth_admins", auth_admins, "", SHOW_ALL, NULL,
+        "users and group:NAME entries allowed /admin/... and per-user "
+        "/stats"),
+    LNG("auth_cache_ttl", auth_cache_ttl, "300", 0, 86400,
+        "seconds a verified credential is trusted without checking again"),
+    STR("auth_ldap_url", auth_ldap_url, "", SHOW_ALL, check_ldap_url,
+        "LDAP server: ldap://host:port or ldaps://host:port (empty: none)"),
+    STR("auth_ldap_bind_dn", auth_ldap_bind_dn, "", SHOW_ALL, NULL,
+        "DN of the service account that searches users and groups"),
+    STR("auth_ldap_bind_password", auth_ldap_bind_password, "", MASK_ALL, NULL,
+        "password of the service account"),
+    STR("auth_ldap_user_base", auth_ldap_user_base, "", SHOW_ALL, NULL,
+        "base DN of the user search"),
+    STR("auth_ldap_user_filter", auth_ldap_user_filter, "(uid={user})",
+        SHOW_ALL, NULL, "user search filter; {user} is the escaped user name"),
+    STR("auth_ldap_group_base", auth_ldap_group_base, "", SHOW_ALL, NULL,
+        "base DN of the group search (empty: no LDAP groups)"),
+    STR("auth_ldap_group_filter", auth_ldap_group_filter,
+        "(|(member={dn})(uniqueMember={dn})(memberUid={user}))", SHOW_ALL, NULL,
+        "group search filter; {dn} and {user} are replaced; groups are "
+        "named by cn"),
+    STR("auth_ldap_ca_file", auth_ldap_ca_file, "", SHOW_ALL, NULL,
+        "CA bundle for ldaps:// and StartTLS (empty: the system CAs)"),
+    {"auth_ldap_starttls", KEY_BOOL, F(auth_ldap_starttls), "false", 0, 0,
+     SHOW_ALL, 0, NULL, "upgrade ldap:// connections with StartTLS"},
+    LNG("auth_ldap_timeout", auth_ldap_timeout, "5", 1, 120,
+        "seconds any one LDAP operation may take"),
+    {"metrics_auth", KEY_BOOL, F(metrics_auth), "false", 0, 0, SHOW_ALL, 0,
+     NULL, "/metrics needs credentials (an allowed identity)"},
+    STR("audit_log", audit_log, "auto", SHOW_ALL, NULL,
+        "audit log: stdout, off, or a file (append-only); auto: stdout when "
+        "access control is on, else off"),
+    {"audit_public", KEY_BOOL, F(audit_public), "true", 0, 0, SHOW_ALL, 0, NULL,
+     "audit public-module requests too (refusals always are)"},
+    STR("trusted_proxies", trusted_proxies, "", SHOW_ALL, NULL,
+        "CIDRs of proxies whose X-Forwarded-For names the client, "
+        "comma-separated"),
+    LNG("rate_limit", rate_limit, "0", 0, 1000000,
+        "requests per second per user, token or anonymous address (0: no "
+        "limit)"),
+    LNG("rate_burst", rate_burst, "0", 0, 10000000,
+        "requests a client may send at once (0: twice rate_limit)"),
+    STR("rate_limit_groups", rate_limit_groups, "", SHOW_ALL, NULL,
+        "per-group limits, group:rate/burst,... (the most generous applies)"),
+    STR("rate_limit_mbps_groups", rate_limit_mbps_groups, "", SHOW_ALL, NULL,
+        "download bandwidth cap per group and replica, group:Mbit/s,..."),
     {"config", KEY_STRING, F(config_file), NULL, 0, 0, SHOW_ALL,
      KEY_NOT_IN_FILE | KEY_EMPTY_IS_NULL, NULL,
      "config file of key = value lines"},
@@ -931,6 +988,19 @@ static int check_log_format(const char *v, struct reason *why) {
 static int check_log_level(const char *v, struct reason *why) {
   static const char *const ok[] = {"debug", "info", "warn", "error", NULL};
   return check_one_of("log_level", v, ok, "debug, info, warn or error", why);
+}
+
+static int check_ldap_url(const char *v, struct reason *why) {
+  if (!*v ||
+      ((strncmp(v, "ldap://", 7) == 0 || strncmp(v, "ldaps://", 8) == 0) &&
+       !has_space_or_ctl(v, strlen(v))))
+    return 0;
+  char shown[ECHO_MAX + 8];
+  echo_masked(MASK_URL, v, strlen(v), shown, sizeof shown);
+  return reason_set(why, ERR_CONFIG,
+                    "auth_ldap_url must be ldap://host:port or "
+                    "ldaps://host:port, got '%s'",
+                    shown);
 }
 
 int config_check(const struct config *c, struct reason *why) {

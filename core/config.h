@@ -46,7 +46,32 @@ struct config {
   long connect_timeout;  /* seconds, upstream connect */
   long fetch_timeout;    /* seconds, one whole upstream request */
   long drain_timeout;    /* seconds SIGTERM waits for in-flight requests */
-  char *config_file;     /* key "config": the file that was read, or NULL */
+  /* Access control (auth/). */
+  char *auth_htpasswd; /* "" none */
+  char *auth_tokens;   /* "" none */
+  char *auth_groups;   /* "" none */
+  char *auth_rules;    /* "" none: the default rules */
+  char *auth_admins;   /* users and group:NAME, comma-separated */
+  long auth_cache_ttl; /* seconds a verified credential is trusted */
+  char *auth_ldap_url; /* "" none */
+  char *auth_ldap_bind_dn;
+  char *auth_ldap_bind_password;
+  char *auth_ldap_user_base;
+  char *auth_ldap_user_filter;
+  char *auth_ldap_group_base;
+  char *auth_ldap_group_filter;
+  char *auth_ldap_ca_file;
+  int auth_ldap_starttls;
+  long auth_ldap_timeout;       /* seconds */
+  int metrics_auth;             /* /metrics needs an authenticated identity */
+  char *audit_log;              /* auto | stdout | off | path */
+  int audit_public;             /* audit public-module requests too */
+  char *trusted_proxies;        /* CIDRs whose X-Forwarded-For is believed */
+  long rate_limit;              /* requests per second per identity; 0 off */
+  long rate_burst;              /* 0: twice rate_limit */
+  char *rate_limit_groups;      /* group:rate/burst,... */
+  char *rate_limit_mbps_groups; /* group:Mbit/s,... */
+  char *config_file; /* key "config": the file that was read, or NULL */
 };
 
 /* Fills every key with its default. Free with config_free. */

@@ -22,7 +22,9 @@
   X(UNAVAILABLE, 503, "service unavailable")                                   \
   X(UNSUPPORTED, 501, "not supported")                                         \
   X(CONFIG, 500, "configuration error")                                        \
-  X(EXISTS, 409, "already exists")
+  X(EXISTS, 409, "already exists")                                             \
+  X(UNAUTHORIZED, 401, "authentication required")                              \
+  X(RATE_LIMITED, 429, "too many requests")
 
 enum err_index {
 #define ERR_IDX(name, status, msg) ERR_I_##name,

@@ -145,17 +145,22 @@ static void put_json(struct line *l, const char *s) {
   }
 }
 
+/* Now as RFC 3339 UTC with milliseconds: 2026-12-03T11:20:16.123Z. */
+static void timestamp(char stamp[48]) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(stamp, 48, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(stamp + n, 48 - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+}
+
 static void begin(struct line *l, enum log_level level) {
   l->len = 0;
   l->cut = 0;
   l->limit = sizeof l->buf - LINE_RESERVE;
-  struct timespec ts;
-  struct tm tm;
   char stamp[48];
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+  timestamp(stamp);
   if (logger.json) {
     put_str(l, "{\"ts\":\"");
     put_str(l, stamp);
@@ -170,6 +175,19 @@ static void begin(struct line *l, enum log_level level) {
   }
 }
 
+static int write_all(int fd, const char *p, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t w = write(fd, p + off, n - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return ERR_IO;
+    off += (size_t)w;
+  }
+  return 0;
+}
+
 /* Ends the line and writes it with one write(2). */
 static void finish(struct line *l) {
   l->limit = sizeof l->buf;
@@ -178,15 +196,8 @@ static void finish(struct line *l) {
     put_str(l, "}\n");
   else
     put_str(l, "\n");
-  size_t off = 0;
-  while (off < l->len) {
-    ssize_t w = write(STDERR_FILENO, l->buf + off, l->len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return; /* nowhere left to report a logging failure */
-    off += (size_t)w;
-  }
+  /* A failure has nowhere left to be reported. */
+  (void)write_all(STDERR_FILENO, l->buf, l->len);
 }
 
 int log_setup(const char *format, const char *level) {
@@ -255,7 +266,8 @@ void log_msg(enum log_level level, const char *fmt, ...) {
 #define WORD_MAX 32
 
 void log_access(const char *method, const char *path, int status,
-                long long bytes, double duration_ms, const char *cache) {
+                long long bytes, double duration_ms, const char *cache,
+                const char *user) {
   if (LOG_INFO < logger.level)
     return;
   int saved = errno;
@@ -279,6 +291,10 @@ void log_access(const char *method, const char *path, int status,
              bytes, duration_ms);
     put_str(&l, nums);
     field(&l, cache, WORD_MAX, 1, 0);
+    if (user) {
+      put_str(&l, "\",\"user\":\"");
+      field(&l, user, WORD_MAX * 4, 1, 0);
+    }
     put_str(&l, "\",\"path\":\"");
     field(&l, path, sizeof l.buf, 1, 0);
     l.limit = sizeof l.buf;
@@ -293,7 +309,51 @@ void log_access(const char *method, const char *path, int status,
     snprintf(nums, sizeof nums, " %d %lld %.2fms ", status, bytes, duration_ms);
     put_str(&l, nums);
     field(&l, cache, WORD_MAX, 0, 1);
+    if (user) {
+      put_str(&l, " ");
+      field(&l, user, WORD_MAX * 4, 0, 1);
+    }
   }
   finish(&l);
   errno = saved;
+}
+
+int log_json_line(int fd, const char *time_key, const struct log_field *f,
+                  size_t n) {
+  int saved = errno;
+  struct line l;
+  l.len = 0;
+  l.cut = 0;
+  l.limit = sizeof l.buf - LINE_RESERVE;
+  char stamp[48], num[64];
+  timestamp(stamp);
+  put_str(&l, "{\"");
+  put_str(&l, time_key);
+  put_str(&l, "\":\"");
+  put_str(&l, stamp);
+  put_str(&l, "\"");
+  for (size_t i = 0; i < n; i++) {
+    put_str(&l, ",\"");
+    put_str(&l, f[i].key);
+    put_str(&l, "\":");
+    if (f[i].str) {
+      put_str(&l, "\"");
+      /* Each string keeps a share of the line, so later fields survive. */
+      field(&l, f[i].str, 1024, 1, 0);
+      put_str(&l, "\"");
+    } else {
+      double v = isfinite(f[i].num) ? f[i].num : 0;
+      if (f[i].integer)
+        snprintf(num, sizeof num, "%lld", (long long)v);
+      else
+        snprintf(num, sizeof num, "%.3f", v);
+      put_str(&l, num);
+    }
+  }
+  l.limit = sizeof l.buf;
+  l.cut = 0;
+  put_str(&l, "}\n");
+  int rc = write_all(fd, l.buf, l.len);
+  errno = saved;
+  return rc;
 }

@@ -1,6 +1,10 @@
-/* /stats (JSON counts for people and dashboards) and the admin endpoints,
- * which need `admin_token`: POST /admin/purge drops a module (or one
- * version) from every replica's hot cache and from the metadata caches. */
+/* /stats (JSON counts for people and dashboards; with access control on,
+ * only modules the caller may read, and per-user detail for admins) and the
+ * admin endpoints, which need `admin_token` or an identity in
+ * `auth_admins`: POST /admin/purge drops a module (or one version) from
+ * every replica's hot cache and from the metadata caches. */
+#include "access.h"
+#include "auth/auth.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -13,7 +17,6 @@
 
 #include <civetweb.h>
 #include <json-c/json.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,10 @@ static int send_json(struct req *r, int status, struct json_object *o) {
 
 int h_stats(struct req *r) {
   struct server *srv = r->srv;
+  if (r->id.source != AUTH_ADMIN_TOKEN && !access_any(r))
+    return r->status;
+  int admin = r->id.source == AUTH_ADMIN_TOKEN ||
+              (srv->auth && auth_is_admin(srv->auth, &r->id));
   /* Let the hits before this request reach the store first. */
   counters_sync(srv->counters, 1000);
   struct meta_stats ms;
@@ -49,6 +56,10 @@ int h_stats(struct req *r) {
   json_object_object_add(o, "errors", json_object_new_int64(ms.errors));
   struct json_object *top = json_object_new_array();
   for (size_t i = 0; i < ms.ntop; i++) {
+    /* Nobody learns here of a module they may not read. */
+    if (srv->auth && !admin &&
+        !auth_may_read(srv->auth, &r->id, ms.top[i].module, NULL))
+      continue;
     struct json_object *t = json_object_new_object();
     json_object_object_add(t, "module",
                            json_object_new_string(ms.top[i].module));
@@ -56,6 +67,33 @@ int h_stats(struct req *r) {
     json_object_array_add(top, t);
   }
   json_object_object_add(o, "top_today", top);
+  if (srv->auth && admin) {
+    struct json_object *users = json_object_new_array();
+    for (size_t i = 0; i < ms.nusers; i++) {
+      struct json_object *u = json_object_new_object();
+      json_object_object_add(u, "user",
+                             json_object_new_string(ms.top_users[i].user));
+      json_object_object_add(u, "requests",
+                             json_object_new_int64(ms.top_users[i].requests));
+      json_object_array_add(users, u);
+    }
+    json_object_object_add(o, "top_users_today", users);
+    struct auth_stats as;
+    auth_stats(srv->auth, &as);
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, "credentials_cached",
+                           json_object_new_int64((int64_t)as.cached));
+    json_object_object_add(a, "cache_hits",
+                           json_object_new_int64(as.cache_hits));
+    json_object_object_add(a, "verified", json_object_new_int64(as.verified));
+    json_object_object_add(a, "failed", json_object_new_int64(as.failures));
+    json_object_object_add(
+        a, "denied", json_object_new_int64(atomic_load(&srv->metrics.denied)));
+    json_object_object_add(
+        a, "rate_limited",
+        json_object_new_int64(atomic_load(&srv->metrics.rate_limited)));
+    json_object_object_add(o, "access_control", a);
+  }
   struct json_object *rep = json_object_new_object();
   json_object_object_add(rep, "counters_queued",
                          json_object_new_int64(cl.queued));
@@ -69,17 +107,6 @@ int h_stats(struct req *r) {
                          json_object_new_int64(atomic_load(&srv->in_flight)));
   json_object_object_add(o, "replica", rep);
   return send_json(r, 200, o);
-}
-
-/* Constant-time comparison of the presented bearer token. */
-static int authorized(struct req *r) {
-  const char *want = r->srv->cfg->admin_token;
-  const char *h = http_header(r, "Authorization");
-  if (!h || strncmp(h, "Bearer ", 7) != 0)
-    return 0;
-  h += 7;
-  size_t n = strlen(want);
-  return strlen(h) == n && CRYPTO_memcmp(h, want, n) == 0;
 }
 
 /* Reads a form field from the query string or a small urlencoded body. */
@@ -101,13 +128,12 @@ void h_admin_on_purge(void *arg, const char *prefix) {
 
 int h_admin_purge(struct req *r) {
   struct server *srv = r->srv;
-  if (!srv->cfg->admin_token || !srv->cfg->admin_token[0])
-    return http_error(r, 404, "admin endpoints are off (set admin_token)");
+  r->action = "admin_purge";
+  if (!access_admin(r))
+    return r->status;
   if (strcmp(r->method, "POST") != 0)
     return http_send(r, 405, CT_TEXT, CACHE_NONE, "Allow: POST\r\n",
                      "method not allowed: use POST\n", 29);
-  if (!authorized(r))
-    return http_error(r, 401, "admin token missing or wrong");
   char body[4096] = "";
   int got = mg_read(r->conn, body, sizeof body - 1);
   if (got > 0)
@@ -122,6 +148,8 @@ int h_admin_purge(struct req *r) {
     rc = modpath_check_version(module, version, 0, &why);
   if (rc)
     return http_fail(r, rc, &why);
+  snprintf(r->module, sizeof r->module, "%s", module);
+  snprintf(r->version, sizeof r->version, "%s", version);
   char esc[MODPATH_ESC_MAX + 1], vesc[VERSION_ESC_MAX + 1] = "";
   char prefix[MODPATH_ESC_MAX + VERSION_ESC_MAX + 16];
   if (modpath_escape(module, esc, sizeof esc) ||

@@ -3,6 +3,7 @@
  * and committed (.mod and .zip first, .info last) before anyone is served.
  * Lists, @latest and non-canonical queries are cached in metadata with a TTL
  * and served stale, merged with what is stored, when the upstream fails. */
+#include "access.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -14,8 +15,8 @@
 #include "hash1.h"
 #include "hot.h"
 #include "http.h"
+#include "mod/private.h"
 #include "modpath.h"
-#include "private.h"
 #include "semver.h"
 #include "server.h"
 #include "storage/meta.h"
@@ -638,7 +639,7 @@ static int serve_zip(struct req *r, const char *key) {
   /* A whole zip on local disk goes out with sendfile(2), never through
    * user space; ranges and remote stores are streamed in 64 KiB pieces. */
   char path[4096];
-  if (st == 200 &&
+  if (st == 200 && !r->bw &&
       storage_local_path(srv->store, key, path, sizeof path) == 0) {
     if (mg_send_file_body(r->conn, path) >= 0) {
       r->bytes += (long long)bs.size;
@@ -1070,13 +1071,20 @@ int h_module(struct req *r) {
                   : m->kind == MODREQ_MOD  ? EP_MOD
                   : m->kind == MODREQ_ZIP  ? EP_ZIP
                                            : EP_LATEST;
-  if (rc)
+  const char *action = m->kind == MODREQ_LIST     ? "list"
+                       : m->kind == MODREQ_LATEST ? "latest"
+                                                  : "download";
+  if (rc) {
+    r->action = "download";
     st = http_fail(r, rc, &why);
-  else if (m->kind == MODREQ_LIST || m->kind == MODREQ_LATEST ||
-           (m->kind == MODREQ_INFO && !m->canonical))
+  } else if (!access_module(r, m->module, m->version, action)) {
+    return r->status; /* refused before any lookup */
+  } else if (m->kind == MODREQ_LIST || m->kind == MODREQ_LATEST ||
+             (m->kind == MODREQ_INFO && !m->canonical)) {
     st = h_mutable(r, m);
-  else
+  } else {
     st = h_version(r, m);
+  }
   if (!rc) {
     struct meta_hit hit = {.hit = strcmp(r->cache, "miss") != 0,
                            .upstream = r->upstream,
@@ -1085,6 +1093,8 @@ int h_module(struct req *r) {
     size_t ml = strlen(m->module), vl = strlen(m->version);
     memcpy(hit.module, m->module, ml < sizeof hit.module ? ml + 1 : 0);
     memcpy(hit.version, m->version, vl < sizeof hit.version ? vl + 1 : 0);
+    if (r->srv->auth)
+      snprintf(hit.user, sizeof hit.user, "%s", identity_label(&r->id));
     counters_add(r->srv->counters, &hit);
   }
   return st;

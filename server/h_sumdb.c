@@ -5,14 +5,15 @@
  * the last good /latest kept to serve when the database is unreachable. */
 #include "sumdb.h"
 
+#include "access.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "http.h"
+#include "mod/private.h"
 #include "modpath.h"
-#include "private.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
@@ -301,15 +302,26 @@ int h_sumdb(struct req *r) {
   char mod[MODPATH_ESC_MAX + 1], ver[VERSION_ESC_MAX + 1];
   int rc = sumdb_parse_rest(rest, &kind, &partial, mod, sizeof mod, ver,
                             sizeof ver, &why);
+  r->action = "sumdb";
   if (rc)
     return http_fail(r, rc, &why);
-  if (kind == SUMDB_SUPPORTED)
-    return http_send(r, 200, CT_TEXT, CACHE_SHORT, NULL, "", 0);
   if (kind == SUMDB_LOOKUP) {
+    /* Authorized like the module itself: nobody learns from the checksum
+     * database that a module they may not read exists. */
+    char module[MODPATH_MAX + 1], version[VERSION_MAX + 1];
+    if (modpath_unescape(mod, module, sizeof module) ||
+        modpath_unescape(ver, version, sizeof version))
+      return http_error(r, 400, "invalid escaped lookup path");
+    if (!access_module(r, module, version, "sumdb"))
+      return r->status;
     int st = private_lookup(r, mod, db);
     if (st)
       return st;
+  } else if (!access_any(r)) {
+    return r->status;
   }
+  if (kind == SUMDB_SUPPORTED)
+    return http_send(r, 200, CT_TEXT, CACHE_SHORT, NULL, "", 0);
 
   const char *ctype = kind == SUMDB_TILE ? "application/octet-stream" : CT_TEXT;
   int immutable = kind == SUMDB_LOOKUP || (kind == SUMDB_TILE && !partial);

@@ -1,6 +1,7 @@
 /* Response helpers over CivetWeb's mg_write. */
 #include "http.h"
 
+#include "auth/ratelimit.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "server.h"
@@ -37,6 +38,8 @@ static const char *status_text(int status) {
     return "Gone";
   case 416:
     return "Range Not Satisfiable";
+  case 429:
+    return "Too Many Requests";
   case 500:
     return "Internal Server Error";
   case 501:
@@ -67,9 +70,9 @@ static int put_u64(struct buf *b, uint64_t v) {
   return buf_append(b, d + i, sizeof d - i);
 }
 
-static int head_into(struct buf *b, int status, const char *ctype,
-                     const char *cache_control, const char *extra,
-                     uint64_t len) {
+static int head_into(struct buf *b, const struct req *r, int status,
+                     const char *ctype, const char *cache_control,
+                     const char *extra, uint64_t len) {
   int rc = put(b, "HTTP/1.1 ");
   rc = rc ? rc : put_u64(b, (uint64_t)status);
   rc = rc ? rc : put(b, " ");
@@ -80,6 +83,10 @@ static int head_into(struct buf *b, int status, const char *ctype,
   rc = rc ? rc : put_u64(b, len);
   rc = rc ? rc : put(b, "\r\nCache-Control: ");
   rc = rc ? rc : put(b, cache_control);
+  if (r->request_id[0]) {
+    rc = rc ? rc : put(b, "\r\nX-Request-Id: ");
+    rc = rc ? rc : put(b, r->request_id);
+  }
   rc = rc ? rc : put(b, "\r\n");
   rc = rc ? rc : put(b, extra ? extra : "");
   return rc ? rc : put(b, "\r\n");
@@ -108,7 +115,7 @@ int http_send(struct req *r, int status, const char *ctype,
               const void *body, size_t len) {
   struct buf local;
   struct buf *b = scratch(r, &local);
-  int rc = head_into(b, status, ctype, cache_control, extra_headers, len);
+  int rc = head_into(b, r, status, ctype, cache_control, extra_headers, len);
   if (!rc && !r->head && len)
     rc = buf_append(b, body, len);
   r->status = status;
@@ -186,8 +193,8 @@ int http_begin(struct req *r, int status, const char *ctype,
                uint64_t content_length) {
   struct buf local;
   struct buf *b = scratch(r, &local);
-  int rc =
-      head_into(b, status, ctype, cache_control, extra_headers, content_length);
+  int rc = head_into(b, r, status, ctype, cache_control, extra_headers,
+                     content_length);
   r->status = status;
   if (!rc && mg_write(r->conn, b->data, b->len) <= 0)
     rc = ERR_IO;
@@ -195,9 +202,21 @@ int http_begin(struct req *r, int status, const char *ctype,
   return rc;
 }
 
+/* What one write may send while a bandwidth cap applies: small enough that
+ * the group's other downloads interleave. */
+#define CAPPED_CHUNK (64u << 10)
+
 int http_write(struct req *r, const void *data, size_t len) {
-  if (mg_write(r->conn, data, len) <= 0)
-    return ERR_IO;
-  r->bytes += (long long)len;
+  const char *p = data;
+  while (len) {
+    size_t n = r->bw && len > CAPPED_CHUNK ? CAPPED_CHUNK : len;
+    if (r->bw)
+      bwbucket_take(r->bw, n);
+    if (mg_write(r->conn, p, n) <= 0)
+      return ERR_IO;
+    r->bytes += (long long)n;
+    p += n;
+    len -= n;
+  }
   return 0;
 }

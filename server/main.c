@@ -1,8 +1,14 @@
 /* gomirror: configuration, start-up in dependency order, and shutdown on
  * SIGTERM/SIGINT after in-flight requests have drained. */
+#include "auth/audit.h"
+#include "auth/auth.h"
+#include "auth/ratelimit.h"
+#include "clientaddr.h"
+#include "cmd.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/random.h"
 #include "counters.h"
 #include "fetch.h"
 #include "hot.h"
@@ -59,7 +65,53 @@ static int fail(const struct reason *why, int code) {
   return 2;
 }
 
+/* 1 when listen names a loopback address only. */
+static int loopback_only(const char *listen) {
+  return strncmp(listen, "127.", 4) == 0 ||
+         strncmp(listen, "localhost:", 10) == 0 ||
+         strncmp(listen, "[::1]:", 6) == 0;
+}
+
+/* Access control, rate limits, the audit log and trusted proxies. */
+static int open_access(const struct config *cfg, struct server *srv,
+                       struct reason *why) {
+  int rc = cidr_list_parse(cfg->trusted_proxies, &srv->trusted, why);
+  if (!rc)
+    rc = auth_new(cfg, &srv->auth, why);
+  if (!rc)
+    rc = ratelimit_new(cfg->rate_limit, cfg->rate_burst, cfg->rate_limit_groups,
+                       cfg->rate_limit_mbps_groups, srv->meta, &srv->limits,
+                       why);
+  if (!rc && !ratelimit_active(srv->limits)) {
+    ratelimit_free(srv->limits);
+    srv->limits = NULL;
+  }
+  const char *audit = cfg->audit_log;
+  if (!strcmp(audit, "auto"))
+    audit = srv->auth ? "stdout" : "off";
+  if (!rc)
+    rc = audit_open(audit, &srv->audit, why);
+  if (!rc && random_hex(srv->boot_id, 4))
+    rc = reason_set(why, ERR_IO, "the system gave no random bytes");
+  if (rc)
+    return rc;
+  char line[512];
+  auth_describe(srv->auth, line, sizeof line);
+  log_info("%s", line);
+  if (srv->auth && !loopback_only(cfg->listen))
+    log_warn("access control is on and gomirror listens on %s: Basic "
+             "credentials cross the network in clear unless a TLS proxy "
+             "(deploy/haproxy.cfg, an ingress) sits in front",
+             cfg->listen);
+  if (srv->audit)
+    log_info("audit log: %s%s", audit,
+             cfg->audit_public ? "" : " (private modules and refusals only)");
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "token") == 0)
+    return cmd_token(argc - 1, argv + 1);
   struct config cfg;
   struct reason why = {{0}};
   enum config_action action = CONFIG_SERVE;
@@ -94,6 +146,7 @@ int main(int argc, char **argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
@@ -138,6 +191,9 @@ int main(int argc, char **argv) {
   rc = counters_start(srv.meta, 500, 100000, &srv.counters);
   if (rc)
     goto out_hot;
+  rc = open_access(&cfg, &srv, &why);
+  if (rc)
+    goto out_counters;
   rc = srv.meta->ops->purge_subscribe(srv.meta, h_admin_on_purge, &srv);
   if (rc)
     goto out_counters;
@@ -148,7 +204,17 @@ int main(int argc, char **argv) {
            cfg.listen, cfg.storage, cfg.meta, cfg.upstream);
 
   int sig = 0;
-  sigwait(&sigs, &sig);
+  for (;;) {
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP)
+      break;
+    /* SIGHUP reopens the audit file, after logrotate has moved it. */
+    struct reason hup = {{0}};
+    if (audit_reopen(srv.audit, &hup))
+      log_error("%s", reason_text(&hup, ERR_IO));
+    else
+      log_info("received SIGHUP: audit log reopened");
+  }
   log_info("received %s: draining in-flight requests",
            sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server_stop(&srv);
@@ -163,6 +229,10 @@ int main(int argc, char **argv) {
 
 out_counters:
   counters_stop(srv.counters);
+  auth_free(srv.auth);
+  ratelimit_free(srv.limits);
+  audit_close(srv.audit);
+  cidr_list_free(srv.trusted);
 out_hot:
   hot_free(srv.hot);
 out_flights:

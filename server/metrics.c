@@ -1,6 +1,7 @@
 /* Counters for /metrics; see metrics.h. */
 #include "metrics.h"
 
+#include "auth/auth.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "counters.h"
@@ -127,6 +128,33 @@ int h_metrics(struct req *r) {
       atomic_load(&srv->in_flight), get(&m->bytes_served),
       get(&m->storage_errors), get(&m->redis_errors) + cl.flush_failures,
       cl.dropped, hot_bytes(srv->hot));
+  struct auth_stats as;
+  auth_stats(srv->auth, &as);
+  buf_appendf(
+      &b,
+      "# HELP gomirror_auth_credentials_total Credential checks: answered "
+      "from the cache, verified (htpasswd, token or LDAP), refused, or "
+      "refused because the identity provider was down.\n"
+      "# TYPE gomirror_auth_credentials_total counter\n"
+      "gomirror_auth_credentials_total{result=\"cached\"} %lld\n"
+      "gomirror_auth_credentials_total{result=\"verified\"} %lld\n"
+      "gomirror_auth_credentials_total{result=\"failed\"} %lld\n"
+      "gomirror_auth_credentials_total{result=\"unavailable\"} %lld\n"
+      "# HELP gomirror_auth_denied_total Requests refused by the access "
+      "rules.\n"
+      "# TYPE gomirror_auth_denied_total counter\n"
+      "gomirror_auth_denied_total %lld\n"
+      "# HELP gomirror_rate_limited_total Requests refused with 429.\n"
+      "# TYPE gomirror_rate_limited_total counter\n"
+      "gomirror_rate_limited_total %lld\n"
+      "# HELP gomirror_auth_reloads_total Access-control files re-read after "
+      "a change, and changes that did not parse (the last good version "
+      "stays).\n"
+      "# TYPE gomirror_auth_reloads_total counter\n"
+      "gomirror_auth_reloads_total{result=\"ok\"} %lld\n"
+      "gomirror_auth_reloads_total{result=\"error\"} %lld\n",
+      as.cache_hits, as.verified, get(&m->auth_failed), as.unavailable,
+      get(&m->denied), get(&m->rate_limited), as.reloads, as.reload_errors);
   int st = b.data
                ? http_send(r, 200, "text/plain; version=0.0.4; charset=utf-8",
                            CACHE_NONE, NULL, b.data, b.len)

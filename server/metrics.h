@@ -36,6 +36,9 @@ struct metrics {
   atomic_llong upstream_requests;                 /* count */
   atomic_llong bytes_served;
   atomic_llong storage_errors, redis_errors;
+  atomic_llong auth_failed;  /* 401 for wrong or unknown credentials */
+  atomic_llong denied;       /* refused by the access rules */
+  atomic_llong rate_limited; /* 429 */
 };
 
 void metrics_request(struct metrics *m, enum metrics_endpoint ep, int status,

@@ -1,8 +1,10 @@
 /* CivetWeb start-up, per-thread resources, and the one dispatcher every
- * request passes through: method check, routing, in-flight count and the
- * access log line. */
+ * request passes through: request id, access control, method check,
+ * routing, in-flight count, the access log line and the audit line. */
 #include "server.h"
 
+#include "access.h"
+#include "auth/auth.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -11,6 +13,7 @@
 #include <civetweb.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +22,19 @@
 #include <unistd.h>
 
 static void *init_thread(const struct mg_context *ctx, int thread_type) {
-  (void)ctx;
   if (thread_type != 1)
     return NULL;
+  struct server *srv = mg_get_user_data(ctx);
   struct worker *w = calloc(1, sizeof *w);
   if (!w)
     return NULL;
   buf_init(&w->scratch, (size_t)1 << 30);
   w->curl = curl_easy_init();
-  if (!w->curl) {
+  if (srv && srv->auth)
+    w->auth = auth_thread_new(srv->auth);
+  if (!w->curl || (srv && srv->auth && !w->auth)) {
+    curl_easy_cleanup(w->curl);
+    auth_thread_free(w->auth);
     free(w);
     return NULL;
   }
@@ -42,6 +49,7 @@ static void exit_thread(const struct mg_context *ctx, int thread_type,
   if (!w)
     return;
   curl_easy_cleanup(w->curl);
+  auth_thread_free(w->auth);
   buf_free(&w->scratch);
   free(w);
 }
@@ -65,58 +73,81 @@ static double ms_since(const struct timespec *t0) {
          (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+/* Routes one request. Probes and the status page are always open; every
+ * other endpoint first passes access control (access.h). */
+static void route(struct req *r) {
+  struct server *srv = r->srv;
+  int is_get = strcmp(r->method, "GET") == 0;
+  const char *path = r->path;
+  if (strncmp(path, "/admin/", 7) == 0) {
+    r->endpoint = EP_ADMIN;
+    if (!access_admin_token(r) && !access_admit(r))
+      return;
+    if (strcmp(path, "/admin/purge") == 0)
+      h_admin_purge(r);
+    else
+      http_error(r, 404, "unknown admin endpoint");
+  } else if (!is_get && !r->head) {
+    http_send(r, 405, CT_TEXT, CACHE_NONE, "Allow: GET, HEAD\r\n",
+              "method not allowed: use GET or HEAD\n", 36);
+  } else if (strcmp(path, "/healthz") == 0) {
+    r->endpoint = EP_HEALTH;
+    h_healthz(r);
+  } else if (strcmp(path, "/readyz") == 0) {
+    r->endpoint = EP_HEALTH;
+    h_readyz(r);
+  } else if (strcmp(path, "/metrics") == 0) {
+    r->endpoint = EP_METRICS;
+    if (srv->auth && srv->cfg->metrics_auth &&
+        (!access_admit(r) || !access_identified(r) || !access_any(r)))
+      return;
+    h_metrics(r);
+  } else if (strcmp(path, "/") == 0) {
+    static const char page[] =
+        "gomirror: a Go module proxy. Set GOPROXY to this URL.\n";
+    http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, page, sizeof page - 1);
+  } else if (strcmp(path, "/stats") == 0) {
+    r->endpoint = EP_STATS;
+    if (access_admin_token(r) || access_admit(r))
+      h_stats(r);
+  } else if (strncmp(path, "/sumdb/", 7) == 0) {
+    r->endpoint = EP_SUMDB;
+    if (access_admit(r))
+      h_sumdb(r);
+  } else if (access_admit(r)) {
+    h_module(r);
+  }
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata) {
   struct server *srv = cbdata;
   const struct mg_request_info *ri = mg_get_request_info(conn);
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  struct req r = {
-      .srv = srv,
-      .w = mg_get_thread_pointer(conn),
-      .conn = conn,
-      .method = ri->request_method,
-      .path = ri->local_uri_raw ? ri->local_uri_raw : "/",
-      .cache = "-",
-      .endpoint = EP_OTHER,
-  };
-  atomic_fetch_add(&srv->in_flight, 1);
-  int is_get = strcmp(r.method, "GET") == 0;
+  struct req r;
+  /* Only the header of the request record: the module and detail buffers
+   * are written before they are read. */
+  memset(&r, 0, offsetof(struct req, module));
+  r.module[0] = r.version[0] = r.detail[0] = '\0';
+  r.srv = srv;
+  r.w = mg_get_thread_pointer(conn);
+  r.conn = conn;
+  r.method = ri->request_method;
+  r.path = ri->local_uri_raw ? ri->local_uri_raw : "/";
+  r.cache = "-";
+  r.endpoint = EP_OTHER;
   r.head = strcmp(r.method, "HEAD") == 0;
-  if (!r.w || !r.w->curl) {
+  atomic_fetch_add(&srv->in_flight, 1);
+  access_begin(&r);
+  if (!r.w || !r.w->curl)
     http_error(&r, 500, "worker thread has no HTTP client");
-  } else if (strncmp(r.path, "/admin/", 7) == 0) {
-    r.endpoint = EP_ADMIN;
-    if (strcmp(r.path, "/admin/purge") == 0)
-      h_admin_purge(&r);
-    else
-      http_error(&r, 404, "unknown admin endpoint");
-  } else if (!is_get && !r.head) {
-    http_send(&r, 405, CT_TEXT, CACHE_NONE, "Allow: GET, HEAD\r\n",
-              "method not allowed: use GET or HEAD\n", 36);
-  } else if (strcmp(r.path, "/healthz") == 0) {
-    r.endpoint = EP_HEALTH;
-    h_healthz(&r);
-  } else if (strcmp(r.path, "/readyz") == 0) {
-    r.endpoint = EP_HEALTH;
-    h_readyz(&r);
-  } else if (strcmp(r.path, "/stats") == 0) {
-    r.endpoint = EP_STATS;
-    h_stats(&r);
-  } else if (strcmp(r.path, "/metrics") == 0) {
-    r.endpoint = EP_METRICS;
-    h_metrics(&r);
-  } else if (strncmp(r.path, "/sumdb/", 7) == 0) {
-    r.endpoint = EP_SUMDB;
-    h_sumdb(&r);
-  } else if (strcmp(r.path, "/") == 0) {
-    static const char page[] =
-        "gomirror: a Go module proxy. Set GOPROXY to this URL.\n";
-    http_send(&r, 200, CT_TEXT, CACHE_NONE, NULL, page, sizeof page - 1);
-  } else {
-    h_module(&r);
-  }
+  else
+    route(&r);
+  double ms = ms_since(&t0);
   metrics_request(&srv->metrics, r.endpoint, r.status, r.bytes);
-  log_access(r.method, r.path, r.status, r.bytes, ms_since(&t0), r.cache);
+  log_access(r.method, r.path, r.status, r.bytes, ms, r.cache,
+             srv->auth ? identity_label(&r.id) : NULL);
+  access_finish(&r, ms);
   atomic_fetch_sub(&srv->in_flight, 1);
   return r.status ? r.status : 500;
 }

@@ -4,7 +4,10 @@
 #ifndef GOMIRROR_SERVER_SERVER_H
 #define GOMIRROR_SERVER_SERVER_H
 
+#include "auth/identity.h"
+#include "clientaddr.h"
 #include "core/buf.h"
+#include "core/err.h"
 #include "metrics.h"
 
 #include <curl/curl.h>
@@ -22,7 +25,12 @@ struct counters;
 struct vcs;
 struct mg_context;
 struct mg_connection;
-struct reason;
+struct auth;
+struct auth_thread;
+struct audit;
+struct ratelimit;
+struct bwbucket;
+struct cidr_list;
 
 struct server {
   const struct config *cfg;
@@ -33,8 +41,14 @@ struct server {
   struct flight_group *flights;
   struct hot_cache *hot;
   struct counters *counters;
-  struct vcs *vcs_private; /* fetches `private` modules; NULL if none */
-  struct vcs *vcs_direct;  /* `direct` in the upstream chain; NULL if not */
+  struct vcs *vcs_private;   /* fetches `private` modules; NULL if none */
+  struct vcs *vcs_direct;    /* `direct` in the upstream chain; NULL if not */
+  struct auth *auth;         /* NULL: access control is off */
+  struct ratelimit *limits;  /* NULL: no rate or bandwidth limits */
+  struct audit *audit;       /* NULL: no audit log */
+  struct cidr_list *trusted; /* proxies whose X-Forwarded-For counts */
+  char boot_id[9];           /* random; request ids start with it */
+  atomic_ullong request_seq;
   struct mg_context *ctx;
   char spool_dir[256]; /* where zips are spooled while being validated */
   atomic_int draining;
@@ -47,7 +61,12 @@ struct server {
 struct worker {
   CURL *curl;
   struct buf scratch; /* response assembly, reused: no malloc per request */
+  struct auth_thread *auth; /* NULL when access control is off */
 };
+
+#define REQUEST_ID_MAX 48
+#define REQ_MODULE_MAX 513  /* MODPATH_MAX + 1 */
+#define REQ_VERSION_MAX 257 /* VERSION_MAX + 1 */
 
 struct req {
   struct server *srv;
@@ -61,6 +80,18 @@ struct req {
   const char *cache; /* "hit", "miss" or "-" for the access log */
   int upstream;      /* upstream requests this request caused */
   enum metrics_endpoint endpoint;
+  /* Who asks (access control; anonymous when it is off), for rules, rate
+   * limits, the audit log and the access log. */
+  struct identity id;
+  char request_id[REQUEST_ID_MAX];
+  char client[CLIENTADDR_MAX];
+  struct bwbucket *bw; /* the identity's download cap, or NULL */
+  /* What the audit log records; set by the handlers. */
+  const char *action; /* NULL: this request is not audited */
+  int refused;        /* a refusal: audited whatever audit_public says */
+  char module[REQ_MODULE_MAX];
+  char version[REQ_VERSION_MAX];
+  char detail[REASON_MAX];
 };
 
 /* Starts CivetWeb on cfg->listen with the handlers. 0 or ERR_CONFIG with a

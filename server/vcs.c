@@ -8,7 +8,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "private.h"
+#include "mod/private.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -31,6 +31,7 @@ struct meta;
 struct meta_hit {
   char module[520];
   char version[260]; /* "" for list and @latest */
+  char user[128];    /* who asked (access control on), else "" */
   int hit;           /* 1: served from cache or storage; 0: fetched */
   int upstream;      /* upstream requests it made */
   int error;         /* answered 5xx */
@@ -44,6 +45,11 @@ struct meta_stats {
     char module[520];
     long long hits;
   } top[META_TOP_N]; /* today's most requested modules, most first */
+  size_t nusers;
+  struct {
+    char user[128];
+    long long requests;
+  } top_users[META_TOP_N]; /* today's busiest users, most first */
 };
 
 typedef void (*meta_purge_fn)(void *arg, const char *prefix);
@@ -109,6 +115,16 @@ struct meta_ops {
   /* Adds a batch of outcomes (one round trip for Redis: pipelined). */
   int (*hits_add)(struct meta *, const struct meta_hit *hits, size_t n);
   int (*stats_get)(struct meta *, struct meta_stats *out);
+
+  /* --- rate limits shared by every replica -------------------------------
+   */
+  /* Takes one token from the bucket named key, which refills at rate per
+   * second up to burst, on the backend's clock. 0: taken; ERR_RATE_LIMITED
+   * with *retry_s (seconds until a token is there); ERR_UNSUPPORTED when the
+   * backend keeps no shared buckets (memory: the caller's own are the same
+   * thing); ERR_UNAVAILABLE when it cannot answer now. */
+  int (*rate_take)(struct meta *, const char *key, double rate, double burst,
+                   double *retry_s);
 
   /* --- hot-cache purges ----------------------------------------------------
    */

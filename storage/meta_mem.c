@@ -323,38 +323,62 @@ static int mem_hits_add(struct meta *m, const struct meta_hit *hits, size_t n) {
     struct entry *e = upsert(mm, key);
     if (e)
       e->count++;
+    if (hits[i].user[0]) {
+      snprintf(key, sizeof key, "users:%s", hits[i].user);
+      if ((e = upsert(mm, key)) != NULL)
+        e->count++;
+    }
   }
   pthread_mutex_unlock(&mm->mu);
   return 0;
 }
+
+/* Inserts (name, n) into the top list arr[0..len), kept most-first and at
+ * most META_TOP_N long; field and countf name the entries' members. */
+#define TOP_INSERT(arr, len, field, countf, name, n)                           \
+  do {                                                                         \
+    size_t at_ = (len);                                                        \
+    while (at_ > 0 && (arr)[at_ - 1].countf < (n))                             \
+      at_--;                                                                   \
+    if (at_ >= META_TOP_N)                                                     \
+      break;                                                                   \
+    size_t last_ = (len) < META_TOP_N ? (len) : META_TOP_N - 1;                \
+    memmove(&(arr)[at_ + 1], &(arr)[at_], (last_ - at_) * sizeof(arr)[0]);     \
+    snprintf((arr)[at_].field, sizeof(arr)[at_].field, "%s", (name));          \
+    (arr)[at_].countf = (n);                                                   \
+    if ((len) < META_TOP_N)                                                    \
+      (len)++;                                                                 \
+  } while (0)
 
 static int mem_stats_get(struct meta *m, struct meta_stats *out) {
   struct mem_meta *mm = mem_of(m);
   pthread_mutex_lock(&mm->mu);
   *out = mm->totals;
   out->ntop = 0;
+  out->nusers = 0;
   for (size_t b = 0; b < MEM_BUCKETS; b++) {
     for (struct entry *e = mm->buckets[b]; e; e = e->next) {
-      if (strncmp(e->key, "hits:", 5) != 0)
-        continue;
-      long long n = e->count;
-      size_t at = out->ntop;
-      while (at > 0 && out->top[at - 1].hits < n)
-        at--;
-      if (at >= META_TOP_N)
-        continue;
-      size_t last = out->ntop < META_TOP_N ? out->ntop : META_TOP_N - 1;
-      memmove(&out->top[at + 1], &out->top[at],
-              (last - at) * sizeof out->top[0]);
-      snprintf(out->top[at].module, sizeof out->top[at].module, "%s",
-               e->key + 5);
-      out->top[at].hits = n;
-      if (out->ntop < META_TOP_N)
-        out->ntop++;
+      if (strncmp(e->key, "hits:", 5) == 0)
+        TOP_INSERT(out->top, out->ntop, module, hits, e->key + 5, e->count);
+      else if (strncmp(e->key, "users:", 6) == 0)
+        TOP_INSERT(out->top_users, out->nusers, user, requests, e->key + 6,
+                   e->count);
     }
   }
   pthread_mutex_unlock(&mm->mu);
   return 0;
+}
+
+/* One process is the whole cluster: the caller's own buckets are shared
+ * enough. */
+static int mem_rate_take(struct meta *m, const char *key, double rate,
+                         double burst, double *retry_s) {
+  (void)m;
+  (void)key;
+  (void)rate;
+  (void)burst;
+  (void)retry_s;
+  return ERR_UNSUPPORTED;
 }
 
 static int mem_purge_publish(struct meta *m, const char *prefix) {
@@ -397,6 +421,7 @@ const struct meta_ops meta_mem_ops = {
     .index_versions = mem_index_versions,
     .hits_add = mem_hits_add,
     .stats_get = mem_stats_get,
+    .rate_take = mem_rate_take,
     .purge_publish = mem_purge_publish,
     .purge_subscribe = mem_purge_subscribe,
     .ready = mem_ready,

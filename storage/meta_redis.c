@@ -9,11 +9,11 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/random.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
-#include <openssl/rand.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define MAX_SENTINELS 16
@@ -969,25 +968,7 @@ static const char release_lua[] =
     "return redis.call('del', KEYS[1]) else return 0 end";
 
 static int new_token(char token[META_TOKEN_LEN]) {
-  unsigned char raw[16];
-  size_t got = 0;
-  while (got < sizeof raw) {
-    ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += (size_t)n;
-  }
-  if (got < sizeof raw && RAND_bytes(raw, sizeof raw) != 1)
-    return ERR_IO;
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < sizeof raw; i++) {
-    token[2 * i] = hex[raw[i] >> 4];
-    token[2 * i + 1] = hex[raw[i] & 15];
-  }
-  token[32] = '\0';
-  return 0;
+  return random_hex(token, (META_TOKEN_LEN - 1) / 2);
 }
 
 static int redis_lock_take(struct meta *m, const char *key, long ttl_ms,
@@ -1185,12 +1166,21 @@ static int redis_hits_add(struct meta *m, const struct meta_hit *hits,
         redisAppendCommand(c, "ZINCRBY %s 1 %s", tk, h->module) != REDIS_OK)
       return append_failed(cn);
     queued += 3;
+    if (h->user[0]) {
+      snprintf(tk, sizeof tk, "%susers:%s", rm->prefix, day);
+      if (redisAppendCommand(c, "ZINCRBY %s 1 %s", tk, h->user) != REDIS_OK)
+        return append_failed(cn);
+      queued++;
+    }
   }
   for (size_t d = 0; d < ndays; d++) {
-    snprintf(tk, sizeof tk, "%stop:%s", rm->prefix, days[d]);
-    if (redisAppendCommand(c, "EXPIRE %s %ld", tk, TOP_TTL_S) != REDIS_OK)
-      return append_failed(cn);
-    queued++;
+    static const char *const lists[] = {"top", "users"};
+    for (size_t l = 0; l < 2; l++) {
+      snprintf(tk, sizeof tk, "%s%s:%s", rm->prefix, lists[l], days[d]);
+      if (redisAppendCommand(c, "EXPIRE %s %ld", tk, TOP_TTL_S) != REDIS_OK)
+        return append_failed(cn);
+      queued++;
+    }
   }
   /* The totals go as one increment per field for the whole batch. */
   static const char *const names[] = {"hits", "misses", "upstream", "errors"};
@@ -1230,20 +1220,24 @@ static int redis_stats_get(struct meta *m, struct meta_stats *out) {
   redisContext *c = conn_get(rm, &cn);
   if (!c)
     return cn ? ERR_UNAVAILABLE : ERR_NOMEM;
-  char sk[KEY_MAX], tk[KEY_MAX], day[9];
+  char sk[KEY_MAX], tk[KEY_MAX], uk[KEY_MAX], day[9];
   day_of(time(NULL), day);
   snprintf(sk, sizeof sk, "%sstats", rm->prefix);
   snprintf(tk, sizeof tk, "%stop:%s", rm->prefix, day);
+  snprintf(uk, sizeof uk, "%susers:%s", rm->prefix, day);
   if (redisAppendCommand(c, "HGETALL %s", sk) != REDIS_OK ||
       redisAppendCommand(c, "ZREVRANGE %s 0 %d WITHSCORES", tk,
+                         META_TOP_N - 1) != REDIS_OK ||
+      redisAppendCommand(c, "ZREVRANGE %s 0 %d WITHSCORES", uk,
                          META_TOP_N - 1) != REDIS_OK)
     return append_failed(cn);
-  redisReply *r[2] = {NULL, NULL};
-  int rc = pipe_collect(cn, 2, r);
+  redisReply *r[3] = {NULL, NULL, NULL};
+  int rc = pipe_collect(cn, 3, r);
   if (rc)
     return rc;
   if (r[0]->type != REDIS_REPLY_ARRAY || r[0]->elements % 2 ||
-      r[1]->type != REDIS_REPLY_ARRAY || r[1]->elements % 2) {
+      r[1]->type != REDIS_REPLY_ARRAY || r[1]->elements % 2 ||
+      r[2]->type != REDIS_REPLY_ARRAY || r[2]->elements % 2) {
     rc = ERR_UNAVAILABLE;
     goto out;
   }
@@ -1270,9 +1264,64 @@ static int redis_stats_get(struct meta *m, struct meta_stats *out) {
     out->top[out->ntop].hits = reply_number(r[1]->element[i + 1]);
     out->ntop++;
   }
+  for (size_t i = 0; i < r[2]->elements && out->nusers < META_TOP_N; i += 2) {
+    const redisReply *e = r[2]->element[i];
+    if (e->type != REDIS_REPLY_STRING ||
+        e->len >= sizeof out->top_users[0].user)
+      continue;
+    memcpy(out->top_users[out->nusers].user, e->str, e->len);
+    out->top_users[out->nusers].user[e->len] = '\0';
+    out->top_users[out->nusers].requests = reply_number(r[2]->element[i + 1]);
+    out->nusers++;
+  }
 out:
-  freeReplyObject(r[0]);
-  freeReplyObject(r[1]);
+  for (size_t i = 0; i < 3; i++)
+    freeReplyObject(r[i]);
+  return rc;
+}
+
+/* --- rate limits ---------------------------------------------------------- */
+
+/* A token bucket on Redis's own clock (TIME), so replicas with skewed
+ * clocks share one refill rate. Effects replication (Redis 5+) lets a script
+ * write after reading TIME. Returns {taken, milliseconds to wait}. */
+static const char rate_lua[] =
+    "local rate = tonumber(ARGV[1]) local burst = tonumber(ARGV[2]) "
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local v = redis.call('HMGET', KEYS[1], 't', 'ts') "
+    "local tokens = tonumber(v[1]) local ts = tonumber(v[2]) "
+    "if tokens == nil or ts == nil then tokens = burst ts = now end "
+    "tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000) "
+    "local ok = 0 local wait = 0 "
+    "if tokens >= 1 then tokens = tokens - 1 ok = 1 "
+    "else wait = math.ceil((1 - tokens) * 1000 / rate) end "
+    "redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now)) "
+    "redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000) "
+    "return {ok, wait}";
+
+static int redis_rate_take(struct meta *m, const char *key, double rate,
+                           double burst, double *retry_s) {
+  struct rmeta *rm = rm_of(m);
+  if (rate <= 0 || burst < 1 || strlen(key) > 512)
+    return ERR_INVALID;
+  char k[KEY_MAX], num[2][32];
+  snprintf(k, sizeof k, "%srate:%s", rm->prefix, key);
+  snprintf(num[0], sizeof num[0], "%.6f", rate);
+  snprintf(num[1], sizeof num[1], "%.6f", burst);
+  redisReply *r;
+  int rc = cmd(rm, &r, "EVAL %s 1 %s %s %s", rate_lua, k, num[0], num[1]);
+  if (rc)
+    return rc;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER ||
+      r->element[1]->type != REDIS_REPLY_INTEGER)
+    rc = ERR_UNAVAILABLE;
+  else if (r->element[0]->integer != 1) {
+    rc = ERR_RATE_LIMITED;
+    *retry_s = (double)r->element[1]->integer / 1000.0;
+  }
+  freeReplyObject(r);
   return rc;
 }
 
@@ -1461,6 +1510,7 @@ const struct meta_ops meta_redis_ops = {
     .index_versions = redis_index_versions,
     .hits_add = redis_hits_add,
     .stats_get = redis_stats_get,
+    .rate_take = redis_rate_take,
     .purge_publish = redis_purge_publish,
     .purge_subscribe = redis_purge_subscribe,
     .ready = redis_ready,

@@ -2,7 +2,7 @@
  * path/match_test.go (TestMatch) and x/mod module_test.go
  * (TestMatchPrefixPatterns), plus the GOPRIVATE shapes operators write. */
 #include "core/err.h"
-#include "server/private.h"
+#include "mod/private.h"
 #include "test.h"
 
 struct mcase {

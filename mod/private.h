@@ -2,8 +2,8 @@
  * exactly Go's module.MatchPrefixPatterns over path.Match globs, so an
  * operator's pattern means here what it means to their go command. Pure
  * functions, no I/O (fuzzable). */
-#ifndef GOMIRROR_SERVER_PRIVATE_H
-#define GOMIRROR_SERVER_PRIVATE_H
+#ifndef GOMIRROR_MOD_PRIVATE_H
+#define GOMIRROR_MOD_PRIVATE_H
 
 #include <stddef.h>
 
