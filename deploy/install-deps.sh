@@ -5,9 +5,15 @@
 set -eu
 
 RUN_PKGS="build-essential cmake pkg-config libcivetweb-dev libcurl4-openssl-dev
-libssl-dev libxml2-dev libhiredis-dev libjson-c-dev libzip-dev ca-certificates"
+libssl-dev libxml2-dev libhiredis-dev libjson-c-dev libzip-dev ca-certificates
+libldap-dev libcrypt-dev"
+# The go client twice (Debian's 1.19 and 1.23 from bookworm-backports), the
+# servers the suite starts (RGW, Redis, HAProxy, slapd) and the tools that
+# make its users, certificates and directory entries.
 TEST_PKGS="golang-go git python3 golang-golang-x-mod-dev clang libclang-rt-14-dev
-ceph-mon ceph-osd radosgw ceph-common awscli redis-server haproxy"
+ceph-mon ceph-osd radosgw ceph-common awscli redis-server haproxy
+apache2-utils slapd ldap-utils openssl curl"
+BACKPORTS_PKGS="golang-1.23-go"
 
 # The benchmark scripts in tests/bench (peers, load tools, and Go sources
 # for a real module graph).
@@ -16,28 +22,70 @@ golang-github-stretchr-testify-dev golang-github-sirupsen-logrus-dev
 golang-github-google-uuid-dev golang-github-gorilla-mux-dev
 golang-github-pkg-errors-dev"
 
+backports=""
 case "${1:-run}" in
 run) want="$RUN_PKGS" ;;
-test) want="$RUN_PKGS $TEST_PKGS" ;;
-bench) want="$RUN_PKGS $TEST_PKGS $BENCH_PKGS" ;;
+test) want="$RUN_PKGS $TEST_PKGS"; backports="$BACKPORTS_PKGS" ;;
+bench) want="$RUN_PKGS $TEST_PKGS $BENCH_PKGS"; backports="$BACKPORTS_PKGS" ;;
 *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
-missing=""
-for p in $want; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing="$missing $p"
-  fi
-done
+missing_of() {
+  out=""
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      out="$out $p"
+    fi
+  done
+  echo "$out"
+}
+# shellcheck disable=SC2086
+missing=$(missing_of $want)
+# shellcheck disable=SC2086
+missing_bpo=$(missing_of $backports)
 
-if [ -z "$missing" ]; then
+if [ -z "$missing" ] && [ -z "$missing_bpo" ]; then
   echo "install-deps: all packages present"
   exit 0
 fi
 
-echo "install-deps: installing:$missing"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# Packages must not start system services here (slapd, redis-server,
+# haproxy): the tests start their own on loopback. A policy-rc.d that
+# refuses is put in place for the install and removed after, unless one was
+# there already.
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 755 "$policy"
+  made_policy=1
+fi
+cleanup() { if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+if [ -n "$missing_bpo" ]; then
+  # Go 1.23 (a modern client) comes from bookworm-backports, on the mirror
+  # the machine already uses.
+  list=/etc/apt/sources.list.d/gomirror-backports.sources
+  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    mirror=$(grep -rhs '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v security | head -1 | awk '{print $2}')
+    [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" | $SUDO tee "$list" >/dev/null
+  fi
+fi
+
+echo "install-deps: installing:$missing$missing_bpo"
 $SUDO apt-get update -qq
-# shellcheck disable=SC2086
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$missing" ]; then
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+if [ -n "$missing_bpo" ]; then
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    -t bookworm-backports $missing_bpo
+fi
