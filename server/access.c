@@ -91,7 +91,7 @@ static void attempted_user(struct req *r) {
       cred.scheme == AUTH_SCHEME_BASIC &&
       auth_name_ok(cred.user, strlen(cred.user)) &&
       strncmp(cred.user, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1) != 0)
-    snprintf(r->id.name, sizeof r->id.name, "%s", cred.user);
+    memcpy(r->id.name, cred.user, strlen(cred.user) + 1); /* < AUTH_NAME_MAX */
   auth_credential_wipe(&cred);
 }
 

@@ -2,17 +2,16 @@
 and p99, and a module layout with a zip of a chosen size. Benchmarks print
 numbers; they assert nothing."""
 
-import json
 import os
 import re
 import subprocess
 import sys
-import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "tests", "tools"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+from synthetic import module  # noqa: E402,F401  (tests/tools; re-exported)
 
 
 def need(tool, package):
@@ -46,22 +45,6 @@ def wrk(url, seconds=10, connections=50, threads=2):
     if m:
         res["errors"] += int(m.group(1))
     return res
-
-
-def module(root, path, version, payload_bytes):
-    """A module version whose zip holds payload_bytes of incompressible data."""
-    d = os.path.join(root, path, "@v")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, version + ".info"), "w") as f:
-        json.dump({"Version": version, "Time": "2024-01-02T03:04:05Z"}, f)
-    with open(os.path.join(d, version + ".mod"), "w") as f:
-        f.write(f"module {path}\n")
-    with zipfile.ZipFile(os.path.join(d, version + ".zip"), "w", zipfile.ZIP_STORED) as z:
-        z.writestr(f"{path}@{version}/go.mod", f"module {path}\n")
-        z.writestr(f"{path}@{version}/data.bin", os.urandom(payload_bytes))
-    with open(os.path.join(d, "list"), "w") as f:
-        f.write(version + "\n")
-    return os.path.join(d, version)
 
 
 def row(name, ours, peer, peer_name):

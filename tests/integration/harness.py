@@ -493,13 +493,18 @@ class T:
         p.port, p.dir, p.url = port, d, f"redis://127.0.0.1:{port}/0"
         return self._start(p)
 
-    def start_haproxy(self, backends, check_interval_ms=300):
+    def start_haproxy(self, backends, check_interval_ms=300, tls=None):
         """HAProxy in front of gomirror replicas, with deploy/haproxy.cfg's
-        health check (/readyz) and retry options, on loopback."""
+        health check (/readyz) and retry options, on loopback. tls: a CA
+        from tests/tools/tls.py: the frontend then terminates TLS (HTTP/1.1
+        and HTTP/2) with its server certificate, as in production."""
         if not shutil.which("haproxy"):
             raise Failure("haproxy is not installed (Debian package haproxy)")
         d = self.mkdtemp("haproxy")
         port = free_port()
+        bind = f"127.0.0.1:{port}"
+        if tls:
+            bind += f" ssl crt {tls['pem']} alpn h2,http/1.1"
         servers = "".join(f"  server g{i} 127.0.0.1:{b.port} check\n"
                           for i, b in enumerate(backends))
         cfg = os.path.join(d, "haproxy.cfg")
@@ -516,7 +521,8 @@ defaults
   option redispatch 1
   retry-on conn-failure empty-response response-timeout
 frontend fe
-  bind 127.0.0.1:{port}
+  bind {bind}
+  option forwardfor
   default_backend be
 backend be
   balance roundrobin
@@ -526,7 +532,7 @@ backend be
 {servers}""")
         p = HAProxy("haproxy", ["haproxy", "-db", "-f", cfg], os.path.join(d, "haproxy.log"),
                     ready_port=port)
-        p.port, p.url = port, f"http://127.0.0.1:{port}"
+        p.port, p.url = port, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         return self._start(p)
 
     def start_gogetproxy(self, roots=None, hosts=None, depth=2):
@@ -545,7 +551,8 @@ backend be
     # -- the go command -------------------------------------------------
 
     def go_env(self, goproxy, gosumdb="off", **extra):
-        """A fresh go environment (new GOPATH and GOMODCACHE) using goproxy."""
+        """A fresh go environment (new GOPATH and GOMODCACHE) using goproxy;
+        go="go1.23" picks the modern client (see GO_CLIENTS)."""
         return go_env(self.mkdtemp("go"), goproxy, gosumdb,
                       gocache=os.path.join(self.runner.tmp, "gocache"), **extra)
 
@@ -573,12 +580,27 @@ def clean_env(home):
     return env
 
 
-def go_env(tmp, goproxy, gosumdb="off", gocache=None, gitconfig=None, **extra):
+# The go clients the suite runs: Debian's Go 1.19 and a modern one (Go 1.23
+# from bookworm-backports, installed by deploy/install-deps.sh test).
+GO_CLIENTS = {"go1.19": "go", "go1.23": "/usr/lib/go-1.23/bin/go"}
+
+
+def go_binary(name):
+    """The path of a go client of GO_CLIENTS; a Failure when it is missing."""
+    b = GO_CLIENTS[name]
+    path = shutil.which(b)
+    if not path:
+        raise Failure(f"{name} client not found ({b}): run deploy/install-deps.sh test")
+    return path
+
+
+def go_env(tmp, goproxy, gosumdb="off", gocache=None, gitconfig=None, go="go1.19", **extra):
     """An environment for the go command rooted in tmp.
 
     Fresh GOPATH, GOMODCACHE (and GOCACHE unless given), GOFLAGS=-mod=mod,
     no GOPRIVATE/GONOSUMDB/GONOPROXY/GOINSECURE unless passed in extra, no
-    network proxies, GOTOOLCHAIN unset, git configured by gitconfig only."""
+    network proxies, GOTOOLCHAIN=local, git configured by gitconfig only.
+    go names the client of GO_CLIENTS that run_go runs."""
     env = clean_env(os.path.join(tmp, "home"))
     gopath = os.path.join(tmp, "gopath")
     env.update({
@@ -595,12 +617,17 @@ def go_env(tmp, goproxy, gosumdb="off", gocache=None, gitconfig=None, **extra):
         "GIT_CONFIG_GLOBAL": gitconfig or os.devnull,
         "GIT_TERMINAL_PROMPT": "0",
     })
+    env["GOTOOLCHAIN"] = "local"  # never download a toolchain (offline)
+    if go != "go1.19":
+        # Each client version gets its own build cache.
+        env["GOCACHE"] = (gocache or os.path.join(tmp, "gocache")) + "-" + go
     for k, v in extra.items():
         if v is None:
             env.pop(k, None)
         else:
             env[k] = str(v)
     env["_GOTMP"] = tmp  # where run_go keeps its transcripts
+    env["_GO"] = go_binary(go)
     return env
 
 
@@ -626,7 +653,7 @@ def run_go(args, env, cwd=None, timeout=120, check=True):
     cwd = cwd or env.get("_GOTMP") or tempfile.gettempdir()
     t0 = time.time()
     try:
-        p = subprocess.run(["go", *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
+        p = subprocess.run([env.get("_GO", "go"), *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=timeout, start_new_session=True)
     except subprocess.TimeoutExpired as e:
         raise Failure(f"go {' '.join(args)} timed out after {timeout}s\n"

@@ -11,6 +11,8 @@ Built once, cached, from nothing but git (and checked with the go command):
                                     tagged v2.0.0
   git/git.corp.example/team/legacy  no go.mod; tags v1.0.0 and v2.0.0
                                     (-> v2.0.0+incompatible)
+  git/git.corp.example/payments/ledger  v1.0.0: one team's module, for the
+                                    access-control tests
   gitconfig    GIT_CONFIG_GLOBAL mapping https://git.corp.example/ to git/
   manifest.json  modules -> versions, expected pseudo-versions, commits
 
@@ -151,6 +153,18 @@ def make_repos(work, gitdir, env):
         "queries": {"v1.0.0": "v1.0.0", "v2.0.0+incompatible": "v2.0.0+incompatible",
                     "latest": "v2.0.0+incompatible"},
     }
+    # payments/ledger: one team's module (access rules by path prefix).
+    mod = f"{HOST}/payments/ledger"
+    g = Git(os.path.join(work, "ledger"), env)
+    p1 = g.commit("2023-06-01T10:00:00Z", "v1.0.0",
+                  {"go.mod": gomod(mod), "ledger.go": go_file("ledger", "v1.0.0")})
+    g.tag("v1.0.0")
+    g.publish(os.path.join(gitdir, HOST, "payments", "ledger"))
+    modules[mod] = {
+        "repo_name": "ledger", "versions": ["v1.0.0"], "latest": "v1.0.0",
+        "commits": {"v1.0.0": p1}, "pseudo": {},
+        "queries": {"v1.0.0": "v1.0.0", "latest": "v1.0.0"},
+    }
     for m in modules.values():
         m["escaped"] = None  # filled in by build()
     return modules
@@ -215,8 +229,9 @@ def build(out, verify=True):
     manifest = {
         "host": HOST, "hosts": [HOST], "private": PRIVATE, "insecure": HOST,
         "gitdir": "git", "gitconfig": "gitconfig",
-        "repos": {name: os.path.join("git", HOST, "team", name)
-                  for name in ("alpha", "beta", "legacy")},
+        "repos": dict({name: os.path.join("git", HOST, "team", name)
+                       for name in ("alpha", "beta", "legacy")},
+                      ledger=os.path.join("git", HOST, "payments", "ledger")),
         "modules": modules,
         "build_seconds": round(time.time() - t0, 1),
     }
