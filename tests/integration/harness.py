@@ -522,6 +522,7 @@ defaults
   retry-on conn-failure empty-response response-timeout
 frontend fe
   bind {bind}
+  http-request del-header X-Forwarded-For
   option forwardfor
   default_backend be
 backend be

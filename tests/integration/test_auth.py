@@ -552,6 +552,58 @@ def test_bandwidth_cap_per_group(t):
     check(both >= (2 * size - 125_000) / 500_000 * 0.9, f"two capped downloads: {both:.2f}s")
 
 
+# ------------------------------------------------------------------ deploy/haproxy.cfg
+
+def test_shipped_haproxy_config_terminates_tls(t):
+    """deploy/haproxy.cfg itself, with loopback addresses and a test
+    certificate put in: https for the go command, http redirected, and the
+    client's own X-Forwarded-For and X-Request-Id replaced by HAProxy's."""
+    s = setup(t, tls_front=False)
+    ca = tls.make_ca(t.mkdtemp("tls"))
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(top, "deploy", "haproxy.cfg")) as f:
+        cfg = f.read()
+    https, http = harness.free_port(), harness.free_port()
+    cfg = cfg.replace("/usr/local/etc/haproxy/certs/gomirror.pem", ca["pem"])
+    cfg = cfg.replace("bind :443 ", f"bind 127.0.0.1:{https} ").replace(
+        "bind :80\n", f"bind 127.0.0.1:{http}\n")
+    cfg = re.sub(r"server gomirror1 gomirror1:3000", f"server gomirror1 127.0.0.1:{s.gm.port}",
+                 cfg)
+    cfg = re.sub(r"\n\s*server gomirror[23] gomirror[23]:3000", "", cfg)
+    cfg = cfg.replace("log stdout format raw local0 info", "")
+    check(f"127.0.0.1:{https}" in cfg and f"127.0.0.1:{s.gm.port}" in cfg,
+          "deploy/haproxy.cfg changed shape: update this test")
+    path = t.path("haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(cfg)
+    p = subprocess.run(["haproxy", "-c", "-f", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    eq(p.returncode, 0, f"haproxy -c: {p.stdout.decode()[-1500:]}")
+    hp = harness.HAProxy("haproxy", ["haproxy", "-db", "-f", path], t.path("hp", "haproxy.log"),
+                         ready_port=https)
+    t._start(hp)
+    hp.url, hp.port = f"https://127.0.0.1:{https}", https
+    s.hp, s.ca = hp, ca
+    env = client(t, s, ALICE, ALICE_PW)
+    got = run_go(["mod", "download", "-json", f"{HELLO}@v1.0.0"], env)
+    check('"Version": "v1.0.0"' in got.out, got.out)
+    st = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                         f"http://127.0.0.1:{http}/{HELLO}/@v/list"], stdout=subprocess.PIPE,
+                        timeout=30).stdout.decode()
+    check(st.startswith("301 https://"), f"plain http: {st}")
+    p = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", "--cacert", ca["ca"],
+                        "-u", f"{BOB}:{BOB_PW}", "-H", "X-Forwarded-For: 10.6.6.6",
+                        "-H", "X-Request-Id: spoofed", f"{hp.url}/{LEDGER}/@v/list"],
+                       stdout=subprocess.PIPE, timeout=30)
+    headers = p.stdout.decode()
+    rid = re.search(r"(?im)^x-request-id: (\S+)", headers)
+    check(rid and rid.group(1) != "spoofed", f"request id: {headers}")
+    time.sleep(0.3)
+    line = [l for l in audit_lines(s.files.audit) if l["user"] == BOB][-1]
+    eq((line["client"], line["request_id"], line["status"]), ("127.0.0.1", rid.group(1), 403),
+       "client address and request id through the shipped config")
+
+
 # ------------------------------------------------------------------ start-up
 
 def test_startup_refuses_weak_hashes_and_warns(t):
