@@ -118,12 +118,12 @@ static int parse_into(struct snap *s, enum file_kind k, const char *text,
 
 /* Builds a snapshot from every configured file. At start-up (initial) any
  * failure is returned; afterwards a file that fails keeps its last good
- * text and the failure is logged once per version of the file. Sets
- * *changed when some file's content was taken anew. */
+ * text and the failure is logged once per version of the file. *changed
+ * gets a bit (1 << kind) for each file whose content was taken anew. */
 static int build(struct auth *a, int initial, uint64_t generation,
-                 struct snap **out, int *changed, struct reason *why) {
+                 struct snap **out, unsigned *changed, struct reason *why) {
   *out = NULL;
-  *changed = initial;
+  *changed = 0;
   struct snap *s = calloc(1, sizeof *s);
   if (!s)
     return ERR_NOMEM;
@@ -151,7 +151,7 @@ static int build(struct auth *a, int initial, uint64_t generation,
       w->good_len = len;
       w->sig = sig;
       memset(&w->bad_sig, 0, sizeof w->bad_sig);
-      *changed = 1;
+      *changed |= 1u << k;
       continue;
     }
     free(text);
@@ -197,9 +197,16 @@ static void *reload_main(void *arg) {
       break;
     pthread_mutex_unlock(&a->stop_mu);
     struct snap *s = NULL;
-    int changed = 0;
-    uint64_t gen = a->snap->generation + 1; /* only this thread swaps */
+    unsigned changed = 0;
+    /* Only this thread swaps snapshots, so it may read a->snap unlocked. */
+    uint64_t gen = a->snap->generation;
     if (build(a, 0, gen, &s, &changed, NULL) == 0 && changed) {
+      /* New identities drop every cached credential; new rules do not
+       * need to (they are applied per request), so an edit of the rules
+       * while LDAP is down does not lock everyone out. */
+      int identities = (changed & ~(1u << F_RULES)) != 0;
+      if (identities)
+        s->generation = ++gen;
       pthread_rwlock_wrlock(&a->lock);
       struct snap *old = a->snap;
       a->snap = s;
@@ -208,9 +215,10 @@ static void *reload_main(void *arg) {
       snap_put(old);
       atomic_fetch_add(&a->reloads, 1);
       log_info("access control files reloaded (%zu htpasswd users, %zu "
-               "tokens, %zu groups, %zu rules); cached credentials dropped",
+               "tokens, %zu groups, %zu rules)%s",
                htpasswd_count(s->htpasswd), tokens_count(s->tokens),
-               groups_count(s->groups), rules_count(s->rules));
+               groups_count(s->groups), rules_count(s->rules),
+               identities ? "; cached credentials dropped" : "");
     } else {
       snap_free(s);
     }
@@ -261,7 +269,14 @@ int auth_new(const struct config *c, struct auth **out, struct reason *why) {
       .starttls = c->auth_ldap_starttls,
       .timeout_s = c->auth_ldap_timeout,
   };
-  int changed;
+  unsigned changed;
+  if (have_ldap && c->auth_ldap_starttls &&
+      strncmp(c->auth_ldap_url, "ldaps://", 8) == 0) {
+    auth_free(a);
+    return reason_set(why, ERR_CONFIG,
+                      "auth_ldap_starttls is for ldap:// URLs; ldaps:// is TLS "
+                      "from the start");
+  }
   atomic_init(&a->generation, 1);
   int rc = build(a, 1, 1, &a->snap, &changed, why);
   if (!rc)
@@ -361,17 +376,18 @@ static int verify(struct auth *a, struct snap *s,
                        : ERR_NOT_FOUND;
   if (ok == 1) {
     id->source = AUTH_HTPASSWD;
-    snprintf(id->name, sizeof id->name, "%s", cred->user);
+    snprintf(id->name, sizeof id->name, "%.*s", AUTH_NAME_MAX - 1, cred->user);
     return 0;
   }
   if (ok == ERR_NOT_FOUND && a->have_ldap) {
-    char groups[AUTH_GROUPS_MAX] = "";
-    int rc = ldapauth_check(&a->ldap, cred->user, cred->secret, groups,
-                            sizeof groups, why);
+    char groups[AUTH_GROUPS_MAX] = "", name[AUTH_NAME_MAX] = "";
+    int rc = ldapauth_check(&a->ldap, cred->user, cred->secret, name,
+                            sizeof name, groups, sizeof groups, why);
     if (rc)
       return rc;
     id->source = AUTH_LDAP;
-    snprintf(id->name, sizeof id->name, "%s", cred->user);
+    /* The directory's spelling of the name (uid ignores case). */
+    snprintf(id->name, sizeof id->name, "%.*s", AUTH_NAME_MAX - 1, name);
     identity_add_groups(id, groups);
     return 0;
   }

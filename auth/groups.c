@@ -80,11 +80,11 @@ int groups_parse(const char *text, size_t len, const char *name,
                       name, it.lineno);
       break;
     }
-    g->ngroups++;
     const char *rest = colon + 1;
     size_t rl = n - (size_t)(rest - s);
     const char *f;
     size_t fl;
+    size_t first = g->n;
     while (!rc && field_next(&rest, &rl, &f, &fl)) {
       if (!auth_name_ok(f, fl))
         rc = reason_set(why, ERR_CONFIG,
@@ -94,6 +94,11 @@ int groups_parse(const char *text, size_t len, const char *name,
       else
         rc = add(g, &cap, s, gl, f, fl);
     }
+    /* A group on several lines is counted once. */
+    int seen = g->n == first;
+    for (size_t i = 0; !seen && i < first; i++)
+      seen = strncmp(g->v[i].group, s, gl) == 0 && g->v[i].group[gl] == '\0';
+    g->ngroups += !seen;
   }
   if (rc) {
     groups_free(g);

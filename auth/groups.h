@@ -16,6 +16,7 @@ struct identity;
 int groups_parse(const char *text, size_t len, const char *name,
                  struct groups **out, struct reason *why);
 void groups_free(struct groups *g); /* NULL-safe */
+/* Distinct groups with at least one member. */
 size_t groups_count(const struct groups *g);
 
 /* Adds to id every group that lists id's name. NULL g does nothing. */

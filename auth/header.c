@@ -93,9 +93,10 @@ static int parse_bearer(const char *v, size_t n, struct auth_credential *out,
   size_t i = 0;
   while (i < n && token68_char(v[i]))
     i++;
+  size_t chars = i; /* token68 is 1*tchar *"=": padding alone is not one */
   while (i < n && v[i] == '=')
     i++;
-  if (i == 0 || i != n)
+  if (chars == 0 || i != n)
     return fail(out, why, "Bearer token holds characters a token cannot");
   if (n >= sizeof out->secret)
     return fail(out, why, "Bearer token is too long");

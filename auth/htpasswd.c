@@ -62,16 +62,43 @@ static int accepted(const char *hash) {
          !strncmp(hash, "$5$", 3) || !strncmp(hash, "$6$", 3);
 }
 
-/* Whether an accepted hash is complete: crypt_checksalt looks only at the
- * setting, so a truncated line would otherwise fail every login silently. */
+static int digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/* Whether an accepted hash is complete and one crypt_rn reproduces:
+ * crypt_checksalt looks only at the alphabet, not at the length, the bcrypt
+ * cost, the SHA-crypt rounds or salt length, so such a line would otherwise
+ * fail every login silently. */
 static int well_formed(const char *hash) {
   int cs = crypt_checksalt(hash);
   if (cs == CRYPT_SALT_INVALID || cs == CRYPT_SALT_METHOD_DISABLED)
     return 0;
   size_t n = strlen(hash);
-  if (hash[1] == '2')
-    return n == 60;
+  if (hash[1] == '2') {
+    /* $2y$NN$: a two-digit cost of 04..31, then salt and hash. */
+    int cost = digit(hash[4]) && digit(hash[5])
+                   ? (hash[4] - '0') * 10 + (hash[5] - '0')
+                   : -1;
+    return n == 60 && hash[6] == '$' && cost >= 4 && cost <= 31;
+  }
+  const char *p = hash + 3;
+  if (strncmp(p, "rounds=", 7) == 0) {
+    /* 1000..999999999, written without leading zeros as crypt writes it. */
+    p += 7;
+    size_t d = 0;
+    long rounds = 0;
+    while (d < 10 && digit(p[d]))
+      rounds = rounds * 10 + (p[d++] - '0');
+    if (d == 0 || d > 9 || p[0] == '0' || p[d] != '$' || rounds < 1000)
+      return 0;
+    p += d + 1;
+  }
+  /* A salt of at most 16 characters (crypt cuts a longer one), '$', the
+   * hash. */
   const char *last = strrchr(hash, '$');
+  if (last < p || (size_t)(last - p) > 16 || memchr(p, '$', (size_t)(last - p)))
+    return 0;
   size_t tail = n - (size_t)(last - hash) - 1;
   return hash[1] == '5' ? tail == 43 : tail == 86;
 }
@@ -127,7 +154,7 @@ int htpasswd_parse(const char *text, size_t len, const char *name,
                                : "%.100s:%ld: user %s: malformed %s hash",
                       name, it.lineno, user, htpasswd_scheme_name(hash));
       free(user);
-      OPENSSL_cleanse(hash, hl);
+      OPENSSL_cleanse(hash, strlen(hash)); /* strndup stops at a NUL */
       free(hash);
       break;
     }

@@ -22,15 +22,17 @@ struct ldapauth_config {
   long timeout_s;
 };
 
-/* Checks user's password. 0 with the user's groups appended to groups
+/* Checks user's password. 0 with the user's name as the directory spells
+ * it in name (name_cap bytes; the directory may match names without regard
+ * to case: uid does) and the user's groups appended to groups
  * (comma-separated, cap bytes with the NUL); ERR_UNAUTHORIZED when the user
  * is unknown, ambiguous or the password is wrong (or empty: an empty
  * password would be an anonymous bind); ERR_UNAVAILABLE when the directory
  * cannot be reached or the service account is refused. why never holds a
  * password. */
 int ldapauth_check(const struct ldapauth_config *c, const char *user,
-                   const char *password, char *groups, size_t cap,
-                   struct reason *why);
+                   const char *password, char *name, size_t name_cap,
+                   char *groups, size_t cap, struct reason *why);
 
 /* Replaces {user} and {dn} in filter with their RFC 4515-escaped values.
  * 0, or ERR_TOO_LARGE when out (cap bytes) is too small. Pure; unit

@@ -171,7 +171,8 @@ static int who_matches(const struct rule *x, const struct identity *id) {
   case WHO_ANON:
     return anon;
   case WHO_USER:
-    return !anon && id->source != AUTH_TOKEN && strcmp(id->name, x->name) == 0;
+    return (id->source == AUTH_HTPASSWD || id->source == AUTH_LDAP) &&
+           strcmp(id->name, x->name) == 0;
   case WHO_TOKEN:
     return id->source == AUTH_TOKEN && strcmp(id->name, x->name) == 0;
   case WHO_GROUP:
@@ -200,9 +201,29 @@ int rules_decide(const struct rules *r, const struct identity *id,
   return 0;
 }
 
-int rules_allow_any(const struct rules *r, const struct identity *id) {
-  for (size_t i = 0; r && i < r->n; i++)
-    if (r->v[i].allow && who_matches(&r->v[i], id))
+/* 1 when an entry of patterns is a lone "*" (a trailing / is dropped): it
+ * matches every module path. */
+static int matches_all(const char *patterns) {
+  for (const char *p = patterns; *p;) {
+    size_t n = strcspn(p, ",");
+    if (p[0] == '*' && (n == 1 || (n == 2 && p[1] == '/')))
       return 1;
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  return 0;
+}
+
+int rules_allow_any(const struct rules *r, const struct identity *id) {
+  for (size_t i = 0; r && i < r->n; i++) {
+    const struct rule *x = &r->v[i];
+    if (!who_matches(x, id))
+      continue;
+    if (x->allow)
+      return 1;
+    if (matches_all(x->patterns))
+      return 0; /* denies id every module: no later rule can allow one */
+  }
   return 0;
 }

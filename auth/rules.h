@@ -36,9 +36,10 @@ size_t rules_count(const struct rules *r);
  * fills *m (which may be NULL) with the deciding rule. */
 int rules_decide(const struct rules *r, const struct identity *id,
                  const char *module, struct rule_match *m);
-/* 1 when some allow rule applies to id for some module: whether id may use
- * the endpoints that are not about one module (checksum-database tiles,
- * /stats). */
+/* 1 when some allow rule applies to id for some module and is not shadowed
+ * by an earlier deny rule for id over every module ("*"): whether id may
+ * use the endpoints that are not about one module (checksum-database
+ * tiles, /stats). */
 int rules_allow_any(const struct rules *r, const struct identity *id);
 
 #endif

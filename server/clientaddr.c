@@ -29,9 +29,17 @@ static int parse_addr(const char *text, size_t n, unsigned char out[16]) {
   buf[n] = '\0';
   if (inet_pton(AF_INET, buf, out) == 1)
     return AF_INET;
-  if (inet_pton(AF_INET6, buf, out) == 1)
-    return AF_INET6;
-  return 0;
+  if (inet_pton(AF_INET6, buf, out) != 1)
+    return 0;
+  /* An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d: it is
+   * the IPv4 address, for trusted_proxies too. */
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
+                                           0, 0, 0, 0, 0xff, 0xff};
+  if (memcmp(out, mapped, sizeof mapped) == 0) {
+    memmove(out, out + 12, 4);
+    return AF_INET;
+  }
+  return AF_INET6;
 }
 
 int cidr_list_parse(const char *spec, struct cidr_list **out,

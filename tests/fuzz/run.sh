@@ -5,7 +5,9 @@ set -eu
 build=$1
 secs=$2
 here=$(cd "$(dirname "$0")" && pwd)
-for t in modpath validate config s3_xml request; do
+targets="modpath validate config s3_xml request auth_header auth_rules"
+n=0
+for t in $targets; do
   work=$(mktemp -d)
   cp -r "$here/corpus/$t/." "$work/"
   dict=""
@@ -19,5 +21,6 @@ for t in modpath validate config s3_xml request; do
     exit 1
   }
   rm -rf "$work"
+  n=$((n + 1))
 done
-echo "fuzz: 5 passed, 0 failed"
+echo "fuzz: $n passed, 0 failed"
