@@ -4,7 +4,8 @@
 # artifacts vs nginx), bench_rss.py (memory during 200 downloads of 100 MiB
 # vs nginx), bench_keepalive.py (more idle keep-alive clients than threads,
 # vs nginx), bench_graph.py (`go mod download all` of a 35-module graph vs
-# file:// and nginx). Benchmarks print; they assert nothing. A script whose
+# file:// and nginx), bench_auth.py (cached .info with access control off
+# and on). Benchmarks print; they assert nothing. A script whose
 # tools are missing prints the apt-get line and the others still run; the
 # exit status is non-zero if any script failed.
 #
@@ -31,12 +32,12 @@ while [ $# -gt 0 ]; do
 done
 
 missing=""
-for t in python3 wrk nginx hyperfine go git curl timeout; do
+for t in python3 wrk nginx hyperfine go git curl timeout htpasswd; do
     command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
 done
 if [ -n "$missing" ]; then
     echo "run_all.sh: missing:$missing; install with:" >&2
-    echo "  apt-get install -y python3 wrk nginx hyperfine golang-go git curl coreutils" >&2
+    echo "  apt-get install -y python3 wrk nginx hyperfine golang-go git curl coreutils apache2-utils" >&2
     echo "  (bench_s3.py also needs: apt-get install -y --no-install-recommends ceph-mon ceph-osd ceph-mgr radosgw ceph-common awscli)" >&2
 fi
 if [ ! -x "$binary" ]; then
@@ -66,6 +67,7 @@ run bench_cached.py 600 python3 "$here/bench_cached.py" --binary "$binary" --sec
 run bench_rss.py 600 python3 "$here/bench_rss.py" --binary "$binary"
 run bench_keepalive.py 300 python3 "$here/bench_keepalive.py" --binary "$binary"
 run bench_graph.py 1200 python3 "$here/bench_graph.py" --binary "$binary" --runs "$runs"
+run bench_auth.py 600 python3 "$here/bench_auth.py" --binary "$binary" --seconds "$seconds"
 
 if [ -n "$failed" ]; then
     echo "run_all.sh: failed:$failed" >&2
