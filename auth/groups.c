@@ -3,6 +3,7 @@
  * a cached request. */
 #include "groups.h"
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "identity.h"
 #include "textfile.h"
@@ -36,14 +37,10 @@ size_t groups_count(const struct groups *g) {
 
 static int add(struct groups *g, size_t *cap, const char *group, size_t gl,
                const char *user, size_t ul) {
-  if (g->n == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 16;
-    struct member *v = realloc(g->v, ncap * sizeof *v);
-    if (!v)
-      return ERR_NOMEM;
-    g->v = v;
-    *cap = ncap;
-  }
+  struct member *v = array_grow(g->v, cap, g->n, sizeof *v);
+  if (!v)
+    return ERR_NOMEM;
+  g->v = v;
   char *gs = strndup(group, gl), *us = strndup(user, ul);
   if (!gs || !us) {
     free(gs);

@@ -2,6 +2,7 @@
  * binary search; the hash string itself is the crypt(3) setting. */
 #include "htpasswd.h"
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "identity.h"
 #include "textfile.h"
@@ -158,18 +159,14 @@ int htpasswd_parse(const char *text, size_t len, const char *name,
       free(hash);
       break;
     }
-    if (h->n == cap) {
-      size_t ncap = cap ? cap * 2 : 16;
-      struct entry *v = realloc(h->v, ncap * sizeof *v);
-      if (!v) {
-        free(user);
-        free(hash);
-        rc = ERR_NOMEM;
-        break;
-      }
-      h->v = v;
-      cap = ncap;
+    struct entry *v = array_grow(h->v, &cap, h->n, sizeof *v);
+    if (!v) {
+      free(user);
+      free(hash);
+      rc = ERR_NOMEM;
+      break;
     }
+    h->v = v;
     h->v[h->n].user = user;
     h->v[h->n].hash = hash;
     h->n++;

@@ -1,6 +1,7 @@
 /* Access-rule parsing and first-match evaluation. */
 #include "rules.h"
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "identity.h"
 #include "mod/private.h"
@@ -37,14 +38,10 @@ size_t rules_count(const struct rules *r) {
 }
 
 static int push(struct rules *r, size_t *cap, const struct rule *x) {
-  if (r->n == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 8;
-    struct rule *v = realloc(r->v, ncap * sizeof *v);
-    if (!v)
-      return ERR_NOMEM;
-    r->v = v;
-    *cap = ncap;
-  }
+  struct rule *v = array_grow(r->v, cap, r->n, sizeof *v);
+  if (!v)
+    return ERR_NOMEM;
+  r->v = v;
   r->v[r->n++] = *x;
   return 0;
 }

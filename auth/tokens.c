@@ -3,6 +3,8 @@
  * made URL-safe. */
 #include "tokens.h"
 
+#include "core/buf.h"
+#include "core/ascii.h"
 #include "core/err.h"
 #include "core/random.h"
 #include "identity.h"
@@ -28,16 +30,6 @@ void tokens_free(struct tokens *t) {
 
 size_t tokens_count(const struct tokens *t) {
   return t ? t->n : 0;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 /* A group list: names separated by ',', none empty. */
@@ -100,7 +92,7 @@ int tokens_parse(const char *text, size_t len, const char *name,
       memcpy(e.groups, f[2], fl[2]);
     int ok = fl[1] == 64;
     for (size_t i = 0; ok && i < 32; i++) {
-      int hi = hexval(f[1][2 * i]), lo = hexval(f[1][2 * i + 1]);
+      int hi = ascii_hexval(f[1][2 * i]), lo = ascii_hexval(f[1][2 * i + 1]);
       ok = hi >= 0 && lo >= 0;
       e.digest[i] = (unsigned char)(hi << 4 | lo);
     }
@@ -118,16 +110,12 @@ int tokens_parse(const char *text, size_t len, const char *name,
                         name, it.lineno, e.name);
     if (rc)
       break;
-    if (t->n == cap) {
-      size_t ncap = cap ? cap * 2 : 8;
-      struct token_entry *v = realloc(t->v, ncap * sizeof *v);
-      if (!v) {
-        rc = ERR_NOMEM;
-        break;
-      }
-      t->v = v;
-      cap = ncap;
+    struct token_entry *v = array_grow(t->v, &cap, t->n, sizeof *v);
+    if (!v) {
+      rc = ERR_NOMEM;
+      break;
     }
+    t->v = v;
     t->v[t->n++] = e;
   }
   if (rc) {

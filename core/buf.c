@@ -4,6 +4,7 @@
 #include "err.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,4 +99,16 @@ char *buf_steal(struct buf *b, size_t *len) {
   b->len = 0;
   b->cap = 0;
   return p;
+}
+
+void *array_grow(void *v, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap)
+    return v;
+  size_t ncap = *cap ? *cap * 2 : 8;
+  if (ncap < *cap || ncap > SIZE_MAX / elem)
+    return NULL;
+  void *nv = realloc(v, ncap * elem);
+  if (nv)
+    *cap = ncap;
+  return nv;
 }

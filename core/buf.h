@@ -30,4 +30,10 @@ const char *buf_cstr(const struct buf *b);
 /* Hands the data to the caller (free() it) and leaves b empty. */
 char *buf_steal(struct buf *b, size_t *len);
 
+/* Makes room for element n of an array of elem-byte elements at v with *cap
+ * allocated: doubles the allocation (from 8) when n == *cap. Returns the
+ * array (moved or not), or NULL when out of memory, leaving v allocated and
+ * *cap unchanged. */
+void *array_grow(void *v, size_t *cap, size_t n, size_t elem);
+
 #endif

@@ -5,6 +5,7 @@
  * it. */
 #include "modpath.h"
 
+#include "core/ascii.h"
 #include "core/err.h"
 #include "semver.h"
 
@@ -358,16 +359,6 @@ int modpath_check_version(const char *path, const char *version,
   return check_major(path, strlen(path), version, why);
 }
 
-static int hexval(char c) {
-  if (is_digit(c))
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Checks every byte of the raw path before anything splits or decodes it:
  * escapes are well formed, no encoded separators, no NUL or control bytes,
  * ASCII only, no "." or ".." elements (encoded or not). */
@@ -388,8 +379,8 @@ static int validate_raw(const char *raw, struct reason *why) {
       continue;
     }
     if (c == '%') {
-      int h = hexval(raw[i + 1]);
-      int l = h >= 0 ? hexval(raw[i + 2]) : -1;
+      int h = ascii_hexval(raw[i + 1]);
+      int l = h >= 0 ? ascii_hexval(raw[i + 2]) : -1;
       if (h < 0 || l < 0)
         return reason_set(why, ERR_INVALID,
                           "malformed percent-escape at byte %zu of request "
@@ -431,7 +422,7 @@ static size_t decode_span(const char *s, size_t n, char *out, size_t cap,
   for (size_t i = 0; i < n;) {
     char c = s[i];
     if (c == '%') {
-      c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      c = (char)(ascii_hexval(s[i + 1]) * 16 + ascii_hexval(s[i + 2]));
       i += 3;
     } else {
       i++;

@@ -5,6 +5,7 @@
  * credentials before it becomes a reason. */
 #include "vcs.h"
 
+#include "core/ascii.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -123,16 +124,6 @@ static int write_file(const char *path, const void *data, size_t len,
 
 /* ------------------------------------------------------------ scrubbing */
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Length of a match of secret at p (each character literal or %XX in
  * either case), or 0. */
 static size_t match_secret(const char *p, const char *secret) {
@@ -142,8 +133,8 @@ static size_t match_secret(const char *p, const char *secret) {
       s++;
       continue;
     }
-    int hi = s[0] == '%' ? hexval(s[1]) : -1;
-    int lo = hi >= 0 ? hexval(s[2]) : -1;
+    int hi = s[0] == '%' ? ascii_hexval(s[1]) : -1;
+    int lo = hi >= 0 ? ascii_hexval(s[2]) : -1;
     if (lo < 0 || hi * 16 + lo != (unsigned char)*k)
       return 0;
     s += 3;

@@ -5,6 +5,7 @@
  * Like every socket user here, it needs SIGPIPE ignored (main() does). */
 #include "meta.h"
 
+#include "core/ascii.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -103,24 +104,14 @@ static void sleep_ms(long ms) {
 
 /* --- configuration ------------------------------------------------------ */
 
-static int hexval(int ch) {
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 /* Percent-decodes n bytes of a URL's user-info into out. */
 static int unescape(const char *s, size_t n, char *out, size_t size) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     int ch = (unsigned char)s[i];
     if (ch == '%') {
-      int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-      int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+      int hi = i + 2 < n ? ascii_hexval(s[i + 1]) : -1;
+      int lo = i + 2 < n ? ascii_hexval(s[i + 2]) : -1;
       if (hi < 0 || lo < 0)
         return ERR_CONFIG;
       ch = hi * 16 + lo;

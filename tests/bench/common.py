@@ -12,6 +12,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "tests", "tools"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 from synthetic import module  # noqa: E402,F401  (tests/tools; re-exported)
+from netutil import free_port, port_open  # noqa: E402,F401
 
 
 def need(tool, package):
@@ -66,7 +67,6 @@ def row(name, ours, peer, peer_name):
 import atexit  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -88,20 +88,6 @@ def need_binary(path):
     if not os.access(path, os.X_OK):
         sys.exit(f"bench: {path} not found or not executable: build it first "
                  f"(cmake -S {TOP} -B {TOP}/build && cmake --build {TOP}/build -j2)")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _raise_exit(signum, _frame):

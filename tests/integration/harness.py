@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(os.path.dirname(HERE), "tools")
 sys.path.insert(0, TOOLS)
 import fixtures  # noqa: E402  (tests/tools/fixtures.py)
+from netutil import free_port, port_open  # noqa: E402,F401
 
 PYTHON = sys.executable or "python3"
 
@@ -59,13 +59,6 @@ def eq(got, want, what):
 
 
 # ------------------------------------------------------------ ports, HTTP
-
-def free_port():
-    """A free TCP port on 127.0.0.1 (bound, read, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -90,14 +83,6 @@ def http_get(url, method="GET", headers=None, timeout=10):
             return Response(r.status, r.headers, r.read())
     except urllib.error.HTTPError as e:
         return Response(e.code, e.headers, e.read())
-
-
-def port_open(port, host="127.0.0.1"):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 # ------------------------------------------------------------ processes

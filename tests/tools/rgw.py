@@ -58,7 +58,6 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -66,6 +65,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from netutil import free_port, port_open  # noqa: E402,F401
 
 # SigV4 region. The zonegroup is "default" (GetBucketLocation answers
 # "default"), but RGW (Pacific) does not compare the credential-scope region
@@ -153,20 +153,6 @@ log file = {w}/log/$cluster-$name.log
 
 class RGWError(Exception):
     """The gateway (or one of its daemons) could not be started or used."""
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port, host="127.0.0.1"):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _bin(name):

@@ -42,10 +42,10 @@ the service account (and the rootdn) can search people and groups. An
 identity source that read groups as the user would see none.
 
 proc_factory(name, argv, output, ready_port) makes the process object; the
-default is a small local class. Tests pass one that makes a harness.Proc and
-registers it with the test, so slapd is killed with the test's other
-processes (and at exit or on a signal). Either way the object needs start(),
-stop(), alive(), popen and output, as harness.Proc has.
+default is a plain harness.Proc. Tests pass one that also registers it with
+the test, so slapd is killed with the test's other processes (and at exit or
+on a signal). The object needs start(), stop(), alive(), popen and output,
+as harness.Proc has.
 
 Every wait is bounded (timeout, default 20 s); a missing binary raises
 SlapdError naming its Debian package.
@@ -56,11 +56,10 @@ SlapdError naming its Debian package.
 import base64
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
+from netutil import free_port, port_open  # noqa: E402,F401
 
 SUFFIX = "dc=corp,dc=example"
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
@@ -72,20 +71,6 @@ BINARIES = {"slapd": "slapd", "slappasswd": "slapd", "slaptest": "slapd", "ldapa
 
 class SlapdError(Exception):
     pass
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port, host="127.0.0.1"):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _bin(name):
@@ -107,51 +92,12 @@ def _tail(path, n=25):
         return ""
 
 
-class _Proc:
-    """The default process object: the same interface as harness.Proc."""
-
-    def __init__(self, name, argv, output, ready_port=None, timeout=20):
-        self.name, self.argv, self.output = name, [str(a) for a in argv], output
-        self.ready_port, self.timeout = ready_port, timeout
-        self.popen = None
-
-    def start(self):
-        with open(self.output, "ab") as out:
-            self.popen = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.time() + self.timeout
-        while not port_open(self.ready_port):
-            if self.popen.poll() is not None:
-                raise SlapdError(f"{self.name} exited with {self.popen.returncode}:\n"
-                                 f"{_tail(self.output)}")
-            if time.time() > deadline:
-                self.stop()
-                raise SlapdError(f"{self.name}: port {self.ready_port} closed after "
-                                 f"{self.timeout}s\n{_tail(self.output)}")
-            time.sleep(0.05)
-        return self
-
-    def alive(self):
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, sig=signal.SIGTERM, grace=3.0):
-        p = self.popen
-        if p is None:
-            return
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, sig)
-                p.wait(grace)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+def _harness():
+    """tests/integration/harness.py, whose Proc runs slapd by default."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "integration"))
+    import harness  # noqa: E402
+    return harness
 
 
 def _secret_file(path, secret):
@@ -211,7 +157,8 @@ class Slapd:
         argv = [_bin("slapd"), "-h", f"{self.url}/ {self.ldaps_url}/", "-f", self.conf,
                 "-d", "stats"]
         factory = proc_factory or (lambda name, argv, output, ready_port:
-                                   _Proc(name, argv, output, ready_port, timeout))
+                                   _harness().Proc(name, argv, output,
+                                                   ready_port=ready_port, timeout=timeout))
         self.proc = factory("slapd", argv, self.log, self.port)
 
     # -- set-up ---------------------------------------------------------
