@@ -462,12 +462,12 @@ static void test_tokens_bad(void) {
 static void test_tokens_find_every_position(void) {
   enum { K = 6 };
   char secret[K][32], text[K * 128] = "";
+  size_t len = 0;
   for (int i = 0; i < K; i++) {
     snprintf(secret[i], sizeof secret[i], "gomirror_secret_%d", i);
-    char hex[65], line[128];
+    char hex[65];
     tokens_hash_hex(secret[i], strlen(secret[i]), hex);
-    snprintf(line, sizeof line, "t%d %s\n", i, hex);
-    strcat(text, line);
+    len += (size_t)snprintf(text + len, sizeof text - len, "t%d %s\n", i, hex);
   }
   struct tokens *t = NULL;
   ASSERT_EQ_INT(tok(text, &t, NULL), 0);

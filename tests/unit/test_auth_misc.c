@@ -574,11 +574,10 @@ static void test_ratelimit_bad_overrides(void) {
   ASSERT_EQ_INT(ratelimit_check_groups("ci:5,", NULL, &why), 0);
   /* More than 64 overrides do not fit. */
   char many[2048] = "";
-  for (int i = 0; i < 65; i++) {
-    char e[16];
-    snprintf(e, sizeof e, "%sg%d:1", i ? "," : "", i);
-    strcat(many, e);
-  }
+  size_t len = 0;
+  for (int i = 0; i < 65; i++)
+    len += (size_t)snprintf(many + len, sizeof many - len, "%sg%d:1",
+                            i ? "," : "", i);
   struct ratelimit *rl = NULL;
   ASSERT_EQ_INT(ratelimit_new(5, 5, many, NULL, NULL, &rl, &why), ERR_CONFIG);
   ASSERT_TRUE(strstr(why.text, "too many") != NULL);
