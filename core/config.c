@@ -71,6 +71,15 @@ static const struct key keys[] = {
         "seconds one fetch from version control may take"),
     LNG("vcs_workers", vcs_workers, "4", 1, 256,
         "fetches from version control running at once"),
+    LNG("vcs_queue_timeout", vcs_queue_timeout, "30", 1, 3600,
+        "seconds a fetch from version control waits for a free worker "
+        "before 503"),
+    LNG("vcs_queue_max", vcs_queue_max, "64", 0, 100000,
+        "fetches from version control that may wait for a worker (more: 503 "
+        "at once)"),
+    STR("vcs_deny_hosts", vcs_deny_hosts, "", SHOW_ALL, NULL,
+        "hosts (and their subdomains) that `direct` never fetches from, "
+        "comma-separated; IP literals and localhost always are"),
     STR("vcs_netrc", vcs_netrc, "", SHOW_ALL, NULL,
         ".netrc file with credentials for git over https"),
     STR("vcs_gitconfig", vcs_gitconfig, "", SHOW_ALL, NULL,
@@ -130,6 +139,15 @@ static const struct key keys[] = {
         "lowest level logged: debug, info, warn or error"),
     LNG("threads", threads, "256", 1, 4096,
         "worker threads: each serves one open connection at a time"),
+    LNG("header_timeout", header_timeout, "10", 1, 600,
+        "seconds a client may take to send a request's headers (a download "
+        "itself may take longer)"),
+    LNG("max_client_conns", max_client_conns, "32", 0, 100000,
+        "connections one client address may hold open between requests or "
+        "while sending headers (0: no cap; trusted_proxies are exempt)"),
+    STR("upstream_redirect_hosts", upstream_redirect_hosts, "", SHOW_ALL, NULL,
+        "hosts an upstream may redirect to besides its own (CDNs), "
+        "comma-separated"),
     LNG("connect_timeout", connect_timeout, "10", 1, 3600,
         "seconds to connect to an upstream"),
     LNG("fetch_timeout", fetch_timeout, "300", 1, 86400,

@@ -15,6 +15,9 @@ struct config {
   char *go_binary;        /* for private modules and 'direct' */
   long vcs_timeout;       /* seconds */
   long vcs_workers;
+  long vcs_queue_timeout; /* seconds a fetch waits for a vcs_workers slot */
+  long vcs_queue_max;     /* fetches that may wait for a slot */
+  char *vcs_deny_hosts;   /* hosts `direct` never fetches from */
   char *vcs_netrc;      /* "" none */
   char *vcs_gitconfig;  /* "" none */
   char *vcs_ssh_key;    /* "" none */
@@ -43,6 +46,9 @@ struct config {
   char *log_format;      /* text | json */
   char *log_level;       /* debug | info | warn | error */
   long threads;          /* CivetWeb worker threads */
+  long header_timeout;   /* seconds a client may take to send its headers */
+  long max_client_conns; /* connections one address may hold waiting */
+  char *upstream_redirect_hosts; /* hosts an upstream may redirect to */
   long connect_timeout;  /* seconds, upstream connect */
   long fetch_timeout;    /* seconds, one whole upstream request */
   long drain_timeout;    /* seconds SIGTERM waits for in-flight requests */
