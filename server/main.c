@@ -172,8 +172,8 @@ int main(int argc, char **argv) {
   rc = meta_open(&cfg, &srv.meta, &why);
   if (rc)
     goto out_store;
-  rc = upstream_parse(cfg.upstream, cfg.connect_timeout, cfg.fetch_timeout,
-                      &srv.up, &why);
+  rc = upstream_parse(cfg.upstream, cfg.upstream_redirect_hosts,
+                      cfg.connect_timeout, cfg.fetch_timeout, &srv.up, &why);
   if (rc)
     goto out_meta;
   rc = sumdb_list_parse(cfg.sumdb, &srv.sumdbs, &why);

@@ -29,6 +29,7 @@ void upstream_free(struct upstream *u) {
     free(u->v[i].shown);
   }
   free(u->v);
+  free(u->redirect_hosts);
   free(u);
 }
 
@@ -81,12 +82,18 @@ static int add_entry(struct upstream *u, const char *s, size_t len, int bar,
   return 0;
 }
 
-int upstream_parse(const char *spec, long connect_timeout, long fetch_timeout,
+int upstream_parse(const char *spec, const char *redirect_hosts,
+                   long connect_timeout, long fetch_timeout,
                    struct upstream **out, struct reason *why) {
   *out = NULL;
   struct upstream *u = calloc(1, sizeof *u);
   if (!u)
     return ERR_NOMEM;
+  u->redirect_hosts = strdup(redirect_hosts ? redirect_hosts : "");
+  if (!u->redirect_hosts) {
+    free(u);
+    return ERR_NOMEM;
+  }
   u->connect_timeout = connect_timeout;
   u->fetch_timeout = fetch_timeout;
   const char *p = spec;

@@ -21,6 +21,7 @@ struct up_entry {
 struct upstream {
   struct up_entry *v;
   size_t n;
+  char *redirect_hosts; /* upstream_redirect_hosts: "" none */
   long connect_timeout; /* seconds */
   long fetch_timeout;   /* seconds */
 };
@@ -34,9 +35,12 @@ struct up_sink {
   void *arg;
 };
 
-/* Parses spec ("https://a,https://b|direct", "off"). *out is freed with
- * upstream_free. ERR_CONFIG with a reason on bad syntax. */
-int upstream_parse(const char *spec, long connect_timeout, long fetch_timeout,
+/* Parses spec ("https://a,https://b|direct", "off"); redirect_hosts is the
+ * comma-separated list of hosts an upstream may redirect to besides its own
+ * (NULL or "" for none). *out is freed with upstream_free. ERR_CONFIG with a
+ * reason on bad syntax. */
+int upstream_parse(const char *spec, const char *redirect_hosts,
+                   long connect_timeout, long fetch_timeout,
                    struct upstream **out, struct reason *why);
 void upstream_free(struct upstream *u); /* NULL-safe */
 
