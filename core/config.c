@@ -1056,6 +1056,27 @@ static void print_value(FILE *out, const char *v) {
     fputs(v, out);
 }
 
+void config_shown(const struct config *c, const char *key, char *out,
+                  size_t cap) {
+  if (!cap)
+    return;
+  out[0] = '\0';
+  const struct key *k = key_find(key, strlen(key));
+  if (!k)
+    return;
+  char num[32];
+  const char *v = num;
+  if (k->type == KEY_LONG)
+    snprintf(num, sizeof num, "%ld", long_value(c, k));
+  else if (k->type == KEY_BOOL)
+    v = bool_value(c, k) ? "true" : "false";
+  else
+    v = str_value(c, k) ? str_value(c, k) : "";
+  char *m = mask_value(k->secret, v);
+  snprintf(out, cap, "%s", m ? m : "***");
+  free(m);
+}
+
 void config_print(const struct config *c, FILE *out) {
   for (size_t i = 0; i < NKEYS; i++) {
     const struct key *k = &keys[i];

@@ -105,6 +105,12 @@ int config_load(struct config *c, int argc, char **argv, char **envp,
  * upstream and sumdb syntax). */
 int config_check(const struct config *c, struct reason *why);
 
+/* key's value as config_print shows it (passwords in URLs masked, secrets
+ * hidden), into out (truncated to cap). For every log line and reason that
+ * names a configured value. Unknown key: "". */
+void config_shown(const struct config *c, const char *key, char *out,
+                  size_t cap);
+
 /* Prints "key = value" for every key, secrets masked. */
 void config_print(const struct config *c, FILE *out);
 /* Prints usage: every key with its env var, flag, default and meaning. */

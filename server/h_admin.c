@@ -56,9 +56,12 @@ int h_stats(struct req *r) {
   json_object_object_add(o, "errors", json_object_new_int64(ms.errors));
   struct json_object *top = json_object_new_array();
   for (size_t i = 0; i < ms.ntop; i++) {
-    /* Nobody learns here of a module they may not read. */
-    if (srv->auth && !admin &&
-        !auth_may_read(srv->auth, &r->id, ms.top[i].module, NULL))
+    /* Nobody learns here of a module they may not read, and private
+     * module names are for administrators only, even when anyone may
+     * fetch them. */
+    if (!admin && (access_is_private(r, ms.top[i].module) ||
+                   (srv->auth &&
+                    !auth_may_read(srv->auth, &r->id, ms.top[i].module, NULL))))
       continue;
     struct json_object *t = json_object_new_object();
     json_object_object_add(t, "module",

@@ -1090,9 +1090,14 @@ int h_module(struct req *r) {
                            .upstream = r->upstream,
                            .error = st >= 500,
                            .at = time(NULL)};
+    /* Only answered requests name their module in the counts: a client
+     * asking for modules that do not exist must not fill the top list.
+     * Refusals and errors still count in the totals. */
     size_t ml = strlen(m->module), vl = strlen(m->version);
-    memcpy(hit.module, m->module, ml < sizeof hit.module ? ml + 1 : 0);
-    memcpy(hit.version, m->version, vl < sizeof hit.version ? vl + 1 : 0);
+    if (st < 400) {
+      memcpy(hit.module, m->module, ml < sizeof hit.module ? ml + 1 : 0);
+      memcpy(hit.version, m->version, vl < sizeof hit.version ? vl + 1 : 0);
+    }
     if (r->srv->auth)
       snprintf(hit.user, sizeof hit.user, "%s", identity_label(&r->id));
     counters_add(r->srv->counters, &hit);

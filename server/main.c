@@ -200,8 +200,12 @@ int main(int argc, char **argv) {
   rc = server_start(&srv, &why);
   if (rc)
     goto out_counters;
+  /* The forms --check-config shows: no password of a URL in the log. */
+  char meta_shown[512], up_shown[1024];
+  config_shown(&cfg, "meta", meta_shown, sizeof meta_shown);
+  config_shown(&cfg, "upstream", up_shown, sizeof up_shown);
   log_info("gomirror listening on %s (storage %s, meta %s, upstream %s)",
-           cfg.listen, cfg.storage, cfg.meta, cfg.upstream);
+           cfg.listen, cfg.storage, meta_shown, up_shown);
 
   int sig = 0;
   for (;;) {

@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include "auth/auth.h"
+#include "connguard.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "counters.h"
@@ -128,6 +129,17 @@ int h_metrics(struct req *r) {
       atomic_load(&srv->in_flight), get(&m->bytes_served),
       get(&m->storage_errors), get(&m->redis_errors) + cl.flush_failures,
       cl.dropped, hot_bytes(srv->hot));
+  long long slow = 0, over_cap = 0;
+  connguard_counts(srv->guard, &slow, &over_cap);
+  buf_appendf(&b,
+              "# HELP gomirror_connections_closed_total Client connections "
+              "the guard closed: no complete request headers within "
+              "header_timeout, or beyond max_client_conns for one address.\n"
+              "# TYPE gomirror_connections_closed_total counter\n"
+              "gomirror_connections_closed_total{reason=\"slow_headers\"} "
+              "%lld\n"
+              "gomirror_connections_closed_total{reason=\"over_cap\"} %lld\n",
+              slow, over_cap);
   struct auth_stats as;
   auth_stats(srv->auth, &as);
   buf_appendf(

@@ -5,6 +5,7 @@
 
 #include "access.h"
 #include "auth/auth.h"
+#include "connguard.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -32,6 +33,8 @@ static void *init_thread(const struct mg_context *ctx, int thread_type) {
   w->curl = curl_easy_init();
   if (srv && srv->auth)
     w->auth = auth_thread_new(srv->auth);
+  if (srv)
+    w->guard = connguard_slot_new(srv->guard);
   if (!w->curl || (srv && srv->auth && !w->auth)) {
     curl_easy_cleanup(w->curl);
     auth_thread_free(w->auth);
@@ -43,11 +46,13 @@ static void *init_thread(const struct mg_context *ctx, int thread_type) {
 
 static void exit_thread(const struct mg_context *ctx, int thread_type,
                         void *p) {
-  (void)ctx;
   (void)thread_type;
   struct worker *w = p;
   if (!w)
     return;
+  struct server *srv = mg_get_user_data(ctx);
+  if (srv)
+    connguard_slot_free(srv->guard, w->guard);
   curl_easy_cleanup(w->curl);
   auth_thread_free(w->auth);
   buf_free(&w->scratch);
@@ -138,6 +143,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   r.endpoint = EP_OTHER;
   r.head = strcmp(r.method, "HEAD") == 0;
   atomic_fetch_add(&srv->in_flight, 1);
+  if (r.w)
+    connguard_request_begin(r.w->guard, ri->remote_addr, ri->remote_port);
   access_begin(&r);
   if (!r.w || !r.w->curl)
     http_error(&r, 500, "worker thread has no HTTP client");
@@ -148,6 +155,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   log_access(r.method, r.path, r.status, r.bytes, ms, r.cache,
              srv->auth ? identity_label(&r.id) : NULL);
   access_finish(&r, ms);
+  if (r.w)
+    connguard_request_end(r.w->guard);
   atomic_fetch_sub(&srv->in_flight, 1);
   return r.status ? r.status : 500;
 }
@@ -178,6 +187,18 @@ int server_start(struct server *srv, struct reason *why) {
       timeout,
       NULL,
   };
+  /* The guard watches the sockets on our port; it must exist before the
+   * worker threads (they register with it). */
+  const char *colon = strrchr(c->listen, ':');
+  struct connguard_config gc = {
+      .listen_port = colon ? (int)strtol(colon + 1, NULL, 10) : 0,
+      .header_timeout_ms = c->header_timeout * 1000,
+      .max_client_conns = c->max_client_conns,
+      .trusted = srv->trusted,
+  };
+  int rc = connguard_start(&gc, &srv->guard, why);
+  if (rc)
+    return rc;
   struct mg_callbacks cb;
   memset(&cb, 0, sizeof cb);
   cb.init_thread = init_thread;
@@ -188,9 +209,12 @@ int server_start(struct server *srv, struct reason *why) {
   unsigned code = 0;
   struct mg_error_data ed = {&code, err, sizeof err};
   srv->ctx = mg_start2(&init, &ed);
-  if (!srv->ctx)
+  if (!srv->ctx) {
+    connguard_stop(srv->guard);
+    srv->guard = NULL;
     return reason_set(why, ERR_CONFIG, "cannot serve on %s: %s", c->listen,
                       err[0] ? err : "civetweb failed to start");
+  }
   mg_set_request_handler(srv->ctx, "/", dispatch, srv);
   /* Without an authorization handler CivetWeb looks for a .htpasswd file on
    * every request (a failed stat(2) each time); gomirror has none. */
@@ -260,4 +284,6 @@ void server_stop(struct server *srv) {
     pthread_join(th, NULL);
   }
   srv->ctx = NULL;
+  connguard_stop(srv->guard); /* after the workers have unregistered */
+  srv->guard = NULL;
 }

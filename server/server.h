@@ -31,6 +31,8 @@ struct audit;
 struct ratelimit;
 struct bwbucket;
 struct cidr_list;
+struct connguard;
+struct connguard_slot;
 
 struct server {
   const struct config *cfg;
@@ -47,6 +49,7 @@ struct server {
   struct ratelimit *limits;  /* NULL: no rate or bandwidth limits */
   struct audit *audit;       /* NULL: no audit log */
   struct cidr_list *trusted; /* proxies whose X-Forwarded-For counts */
+  struct connguard *guard;   /* slow and surplus connections (connguard.h) */
   char boot_id[9];           /* random; request ids start with it */
   atomic_ullong request_seq;
   struct mg_context *ctx;
@@ -62,6 +65,7 @@ struct worker {
   CURL *curl;
   struct buf scratch; /* response assembly, reused: no malloc per request */
   struct auth_thread *auth; /* NULL when access control is off */
+  struct connguard_slot *guard;
 };
 
 #define REQUEST_ID_MAX 48

@@ -13,7 +13,9 @@ int meta_open(const struct config *c, struct meta **out, struct reason *why) {
   if (strncmp(c->meta, "redis://", 8) == 0 ||
       strncmp(c->meta, "redis-sentinel://", 17) == 0)
     return meta_redis_ops.open(c, out, why);
-  return reason_set(why, ERR_CONFIG, "meta=%s: unsupported backend", c->meta);
+  char shown[256];
+  config_shown(c, "meta", shown, sizeof shown);
+  return reason_set(why, ERR_CONFIG, "meta=%s: unsupported backend", shown);
 }
 
 void meta_close(struct meta *m) {

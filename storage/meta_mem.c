@@ -319,10 +319,12 @@ static int mem_hits_add(struct meta *m, const struct meta_hit *hits, size_t n) {
     mm->totals.upstream_fetches += hits[i].upstream;
     mm->totals.errors += hits[i].error;
     char key[600];
-    snprintf(key, sizeof key, "hits:%s", hits[i].module);
-    struct entry *e = upsert(mm, key);
-    if (e)
-      e->count++;
+    struct entry *e;
+    if (hits[i].module[0]) { /* "" counts in the totals only */
+      snprintf(key, sizeof key, "hits:%s", hits[i].module);
+      if ((e = upsert(mm, key)) != NULL)
+        e->count++;
+    }
     if (hits[i].user[0]) {
       snprintf(key, sizeof key, "users:%s", hits[i].user);
       if ((e = upsert(mm, key)) != NULL)

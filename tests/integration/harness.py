@@ -321,7 +321,9 @@ class GoGetProxy(Proc):
 class Redis(Proc):
     def cli(self, *args):
         """redis-cli against this server; its stdout."""
-        return subprocess.run(["redis-cli", "-p", str(self.port), *args], stdout=subprocess.PIPE,
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        return subprocess.run(["redis-cli", "-p", str(self.port), *auth, *args],
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=10).stdout.decode()
 
 
@@ -466,16 +468,20 @@ class T:
         p.log = p.output
         return self._start(p)
 
-    def start_redis(self, port=None, dir=None):
-        """A private redis-server on loopback (no persistence)."""
+    def start_redis(self, port=None, dir=None, password=None):
+        """A private redis-server on loopback (no persistence); password
+        sets requirepass."""
         if not shutil.which("redis-server"):
             raise Failure("redis-server is not installed (Debian package redis-server)")
         d = dir or self.mkdtemp("redis")
         port = port or free_port()
         argv = ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", d, "--daemonize", "no"]
+        if password:
+            argv += ["--requirepass", password]
         p = Redis("redis", argv, os.path.join(d, "redis.log"), ready_port=port)
-        p.port, p.dir, p.url = port, d, f"redis://127.0.0.1:{port}/0"
+        p.port, p.dir, p.password = port, d, password
+        p.url = f"redis://{':' + password + '@' if password else ''}127.0.0.1:{port}/0"
         return self._start(p)
 
     def start_haproxy(self, backends, check_interval_ms=300, tls=None):
