@@ -26,10 +26,12 @@ def _ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url, seconds=10, connections=50, threads=2, headers=()):
-    """Runs wrk --latency (with each "Name: value" of headers); returns
-    {"rps", "p50_ms", "p99_ms", "errors"}."""
+def wrk(url, seconds=10, connections=50, threads=2, headers=(), script=None):
+    """Runs wrk --latency (with each "Name: value" of headers, and a Lua
+    script if given); returns {"rps", "p50_ms", "p99_ms", "errors"}."""
     hdr = [a for h in headers for a in ("-H", h)]
+    if script:
+        hdr += ["-s", script]
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
                           "--latency", *hdr, url], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, timeout=seconds + 60).stdout
