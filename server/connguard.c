@@ -219,8 +219,11 @@ static void collect(struct connguard *g, long long now) {
     nw++;
   }
   pthread_mutex_unlock(&g->mu);
-  qsort(w, nw, sizeof *w, by_peer_w);
-  qsort(g->socks, g->nsocks, sizeof *g->socks, by_peer_s);
+  /* qsort's arrays must not be NULL, even when empty. */
+  if (nw)
+    qsort(w, nw, sizeof *w, by_peer_w);
+  if (g->nsocks)
+    qsort(g->socks, g->nsocks, sizeof *g->socks, by_peer_s);
   /* g->firsts is sorted from the last scan; walk the three together. */
   size_t old = g->nfirsts, fi = 0, wi = 0;
   for (size_t i = 0; i < old; i++)
@@ -248,7 +251,8 @@ static void collect(struct connguard *g, long long now) {
     if (g->firsts[i].seen)
       g->firsts[k++] = g->firsts[i];
   g->nfirsts = k;
-  qsort(g->firsts, g->nfirsts, sizeof *g->firsts, by_peer_f);
+  if (g->nfirsts)
+    qsort(g->firsts, g->nfirsts, sizeof *g->firsts, by_peer_f);
 }
 
 static int by_address_then_age(const void *a, const void *b) {
@@ -280,7 +284,8 @@ static void scan(struct connguard *g) {
   if (g->cfg.max_client_conns <= 0)
     return;
   /* Waiting connections per address beyond the cap, oldest first. */
-  qsort(g->socks, k, sizeof *g->socks, by_address_then_age);
+  if (k)
+    qsort(g->socks, k, sizeof *g->socks, by_address_then_age);
   for (size_t i = 0; i < k;) {
     size_t j = i;
     while (j < k && g->socks[j].peer >> 16 == g->socks[i].peer >> 16)

@@ -110,11 +110,12 @@ static int spool_reset(void *arg) {
   return 0;
 }
 
-/* An unlinked temp file: a crash leaves nothing behind. */
+/* An unlinked temp file: a crash leaves nothing behind, and no child
+ * process (go, git, ssh) inherits it. */
 static int spool_open(struct server *srv, struct spool *s) {
   char path[300];
   snprintf(path, sizeof path, "%s/gomirror-zip-XXXXXX", srv->spool_dir);
-  s->fd = mkstemp(path);
+  s->fd = mkostemp(path, O_CLOEXEC);
   s->size = 0;
   if (s->fd < 0)
     return ERR_IO;

@@ -34,28 +34,41 @@ extern char **environ;
  * the go command is missing. */
 static int open_vcs(const struct config *cfg, struct server *srv,
                     struct reason *why) {
+  /* Both get GOINSECURE and the HTTP proxy: the first names hosts the
+   * operator allows over plain http and holds no secret (what `direct`
+   * fetches is still checked against the checksum database), and the
+   * second is often the only way out of the network, where an egress
+   * policy can be enforced. */
   struct vcs_config vc = {
       .go_binary = cfg->go_binary,
       .timeout_s = cfg->vcs_timeout,
       .workers = (int)cfg->vcs_workers,
-      .netrc_file = cfg->vcs_netrc,
-      .gitconfig_file = cfg->vcs_gitconfig,
-      .ssh_key_file = cfg->vcs_ssh_key,
+      .queue_timeout_s = cfg->vcs_queue_timeout,
+      .queue_max = cfg->vcs_queue_max,
       .insecure = cfg->vcs_insecure,
       .scratch_dir = srv->spool_dir,
       .http_proxy = cfg->vcs_http_proxy,
   };
   int rc = 0;
   if (cfg->private_patterns && cfg->private_patterns[0]) {
-    vc.private_patterns = cfg->private_patterns;
-    rc = vcs_new(&vc, &srv->vcs_private, why);
+    struct vcs_config pc = vc;
+    pc.private_patterns = cfg->private_patterns;
+    pc.netrc_file = cfg->vcs_netrc;
+    pc.gitconfig_file = cfg->vcs_gitconfig;
+    pc.ssh_key_file = cfg->vcs_ssh_key;
+    rc = vcs_new(&pc, &srv->vcs_private, why);
     if (!rc)
       log_info("private modules (%s) come from version control with %s",
                cfg->private_patterns, vcs_go_version(srv->vcs_private));
   }
+  /* `direct` fetches whatever module a client names: never with the
+   * private credentials, and never from addresses inside the network. */
   if (!rc && upstream_has_direct(srv->up)) {
-    vc.private_patterns = "*";
-    rc = vcs_new(&vc, &srv->vcs_direct, why);
+    struct vcs_config dc = vc;
+    dc.private_patterns = "*";
+    dc.direct = 1;
+    dc.deny_hosts = cfg->vcs_deny_hosts;
+    rc = vcs_new(&dc, &srv->vcs_direct, why);
   }
   return rc;
 }

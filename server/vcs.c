@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "mod/private.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -38,11 +39,12 @@ struct vcs {
   char *go; /* resolved path of the go command */
   char *patterns, *netrc, *gitconfig, *ssh_key, *insecure, *scratch, *proxy;
   char *path; /* PATH as the server started with it */
+  char *deny; /* vcs_deny_hosts as given; checked by vcs_new */
   char go_version[128];
-  long timeout_s;
-  int workers, running;
+  long timeout_s, queue_timeout_s, queue_max;
+  int workers, running, waiting, direct;
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv; /* on CLOCK_MONOTONIC: waits are bounded */
 };
 
 /* One go command's scratch space, environment and output. */
@@ -387,12 +389,42 @@ static void remove_tree(const char *dir) {
 
 /* ------------------------------------------------------------ processes */
 
-static void take_slot(struct vcs *v) {
+/* A worker slot for one go command. A slow git host must not pile up
+ * request threads without end: a call waits at most queue_timeout_s, and
+ * when queue_max calls already wait it is turned away at once. */
+static int take_slot(struct vcs *v, const char *what, struct reason *why) {
+  int rc = 0;
   pthread_mutex_lock(&v->mu);
-  while (v->running >= v->workers)
-    pthread_cond_wait(&v->cv, &v->mu);
+  if (v->running >= v->workers) {
+    if (v->queue_max >= 0 && v->waiting >= v->queue_max) {
+      rc = reason_set(why, ERR_UNAVAILABLE,
+                      "%s: every version control worker is busy and the "
+                      "queue is full (vcs_workers=%d, vcs_queue_max=%ld); "
+                      "try again later",
+                      what, v->workers, v->queue_max);
+      goto out;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)v->queue_timeout_s;
+    v->waiting++;
+    int e = 0;
+    /* After a timeout, a slot freed at that very moment is still taken. */
+    while (v->running >= v->workers && e != ETIMEDOUT)
+      e = pthread_cond_timedwait(&v->cv, &v->mu, &until);
+    v->waiting--;
+    if (v->running >= v->workers) {
+      rc = reason_set(why, ERR_UNAVAILABLE,
+                      "%s: no version control worker became free within "
+                      "%lds (vcs_workers=%d); try again later",
+                      what, v->queue_timeout_s, v->workers);
+      goto out;
+    }
+  }
   v->running++;
+out:
   pthread_mutex_unlock(&v->mu);
+  return rc;
 }
 
 static void give_slot(struct vcs *v) {
@@ -446,6 +478,9 @@ static int run(struct call *c, char *const argv[], struct reason *why) {
   posix_spawn_file_actions_adddup2(&fa, po[1], 1);
   posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
   posix_spawn_file_actions_addchdir_np(&fa, c->dir);
+  /* Nothing of the server (client and upstream sockets, other fetches'
+   * spool files) reaches go, git or ssh, whatever forgot O_CLOEXEC. */
+  int fe = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   /* Its own session: one kill reaches go and every git and ssh under it,
    * and ssh cannot open our terminal to ask for a passphrase. The server's
    * blocked and ignored signals must not leak into git and ssh. */
@@ -460,7 +495,7 @@ static int run(struct call *c, char *const argv[], struct reason *why) {
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                     POSIX_SPAWN_SETSIGDEF);
   pid_t pid;
-  int e = posix_spawn(&pid, c->v->go, &fa, &at, argv, c->env);
+  int e = fe ? fe : posix_spawn(&pid, c->v->go, &fa, &at, argv, c->env);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   close(po[1]);
@@ -827,6 +862,143 @@ static int run_failure(struct call *c, const char *what, json_object *obj,
   return 0;
 }
 
+/* ------------------------------------------------------------ hosts */
+
+#define HOST_MAX 253 /* the longest DNS name */
+
+static char lower(char ch) {
+  return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+
+static int host_char(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+         ch == '.' || ch == '_';
+}
+
+/* Copies [p, p + n) lower-cased into out (HOST_MAX + 1 bytes) without a
+ * leading "*." or "." and trailing dots: its length, or -1 when it is
+ * empty, too long or holds a character no host name has. */
+static int norm_host(const char *p, size_t n, char *out) {
+  if (n >= 2 && p[0] == '*' && p[1] == '.') {
+    p += 2;
+    n -= 2;
+  }
+  while (n && *p == '.') {
+    p++;
+    n--;
+  }
+  while (n && p[n - 1] == '.')
+    n--;
+  if (!n || n > HOST_MAX)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    out[i] = lower(p[i]);
+    if (!host_char(out[i]))
+      return -1;
+  }
+  out[n] = '\0';
+  return (int)n;
+}
+
+/* The next entry of a comma-separated host list into out, as norm_host
+ * makes it: its length, 0 for a blank entry, -1 for a malformed one. */
+static int next_host(const char **pp, char *out, const char **raw,
+                     size_t *rawlen) {
+  const char *p = *pp, *comma = strchr(p, ',');
+  size_t n = comma ? (size_t)(comma - p) : strlen(p);
+  *pp = p + n + (comma ? 1 : 0);
+  while (n && (*p == ' ' || *p == '\t')) {
+    p++;
+    n--;
+  }
+  while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+    n--;
+  *raw = p;
+  *rawlen = n;
+  return n ? norm_host(p, n, out) : 0;
+}
+
+/* 1 when host (length n) is name or a name under it. */
+static int under(const char *host, size_t n, const char *name) {
+  size_t k = strlen(name);
+  if (n == k)
+    return memcmp(host, name, n) == 0;
+  return n > k && host[n - k - 1] == '.' && memcmp(host + n - k, name, k) == 0;
+}
+
+/* What resolvers and URL parsers take for an IPv4 address: inet_aton's
+ * forms ("127.1", "0x7f000001", "0177.0.0.1"), and any host whose last
+ * label is a number (WHATWG URL's "ends in a number"), as no public name's
+ * top-level domain is. */
+static int numeric_host(const char *h, size_t n) {
+  struct in_addr a4;
+  if (inet_aton(h, &a4))
+    return 1;
+  const char *dot = memrchr(h, '.', n), *l = dot ? dot + 1 : h;
+  size_t k = n - (size_t)(l - h), i = 0;
+  if (k >= 2 && l[0] == '0' && l[1] == 'x') {
+    for (i = 2; i < k && ascii_hexval(l[i]) >= 0; i++)
+      ;
+    return i == k;
+  }
+  while (i < k && l[i] >= '0' && l[i] <= '9')
+    i++;
+  return k && i == k;
+}
+
+static int refuse_address(const char *module, struct reason *why) {
+  return reason_set(why, ERR_FORBIDDEN,
+                    "%.160s: gomirror does not fetch from IP addresses or "
+                    "localhost (direct)",
+                    module);
+}
+
+int vcs_check_host(const char *module, const char *deny_hosts,
+                   struct reason *why) {
+  /* Names that only resolve inside a network (RFC 6761, RFC 6762, RFC 8375,
+   * ICANN's private-use .internal, the localhost.localdomain alias): no
+   * public module lives there, and fetching them is a way in. */
+  static const char *const local[] = {"localhost", "localdomain", "local",
+                                      "internal", "home.arpa"};
+  const char *m = module ? module : "";
+  const char *slash = strchr(m, '/');
+  size_t n = slash ? (size_t)(slash - m) : strlen(m);
+  char host[HOST_MAX + 1];
+  /* "::1" or "[::1]": no module path has these, but callers may pass any. */
+  size_t br = n >= 2 && m[0] == '[' && m[n - 1] == ']', hn = n - 2 * br;
+  struct in6_addr a6;
+  if (hn <= HOST_MAX) {
+    memcpy(host, m + br, hn);
+    host[hn] = '\0';
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+      return refuse_address(m, why);
+  }
+  int hl = n && m[0] != '.' && m[0] != '*' ? norm_host(m, n, host) : -1;
+  if (hl < 0)
+    return reason_set(why, ERR_INVALID, "%.160s: malformed host in module path",
+                      m);
+  if (numeric_host(host, (size_t)hl))
+    return refuse_address(m, why);
+  for (size_t i = 0; i < sizeof local / sizeof *local; i++)
+    if (under(host, (size_t)hl, local[i]))
+      return reason_set(why, ERR_FORBIDDEN,
+                        "%.160s: gomirror does not fetch from localhost or "
+                        "other local names (direct)",
+                        m);
+  char e[HOST_MAX + 1];
+  const char *raw;
+  size_t rawlen;
+  for (const char *p = deny_hosts ? deny_hosts : ""; *p;) {
+    int el = next_host(&p, e, &raw, &rawlen);
+    if (el > 0 && under(host, (size_t)hl, e))
+      return reason_set(why, ERR_FORBIDDEN,
+                        "%.160s: gomirror does not fetch from %s "
+                        "(vcs_deny_hosts, direct)",
+                        m, e);
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------ public */
 
 /* Module paths and queries become one argv word each; refuse anything a
@@ -853,6 +1025,9 @@ static int check_module(struct vcs *v, const char *module, struct reason *why) {
                       "%s is not a private module: refusing to fetch it "
                       "from version control",
                       module);
+  /* `private` hosts are the operator's choice; `direct` ones a client's. */
+  if (v->direct)
+    return vcs_check_host(module, v->deny, why);
   return 0;
 }
 
@@ -881,8 +1056,12 @@ static const char *jstr(json_object *o, const char *key) {
 static int run_go(struct vcs *v, struct call *c, char *argv[], const char *what,
                   json_object **obj, struct reason *why) {
   *obj = NULL;
-  take_slot(v);
-  int rc = call_setup(v, c, why);
+  int rc = take_slot(v, what, why);
+  if (rc) {
+    memset(c, 0, sizeof *c); /* call_free has nothing to do */
+    return rc;
+  }
+  rc = call_setup(v, c, why);
   if (!rc)
     rc = run(c, argv, why);
   give_slot(v);
@@ -1053,12 +1232,20 @@ int vcs_new(const struct vcs_config *cfg, struct vcs **out,
   v->scratch = strdup(scratch);
   v->proxy = dup_or_empty(cfg->http_proxy);
   v->path = strdup(pathv);
+  v->deny = dup_or_empty(cfg->deny_hosts);
   v->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : 300;
+  v->queue_timeout_s = cfg->queue_timeout_s > 0 ? cfg->queue_timeout_s : 30;
+  v->queue_max = cfg->queue_max < 0 ? -1 : cfg->queue_max;
   v->workers = cfg->workers > 0 ? cfg->workers : 1;
+  v->direct = cfg->direct != 0;
   pthread_mutex_init(&v->mu, NULL);
-  pthread_cond_init(&v->cv, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&v->cv, &ca);
+  pthread_condattr_destroy(&ca);
   if (!v->patterns || !v->netrc || !v->gitconfig || !v->ssh_key ||
-      !v->insecure || !v->scratch || !v->proxy || !v->path) {
+      !v->insecure || !v->scratch || !v->proxy || !v->path || !v->deny) {
     rc = reason_set(why, ERR_NOMEM, "out of memory");
     goto fail;
   }
@@ -1081,6 +1268,17 @@ int vcs_new(const struct vcs_config *cfg, struct vcs **out,
     rc = reason_set(why, ERR_CONFIG, "scratch directory %s is not writable",
                     v->scratch);
     goto fail;
+  }
+  char e[HOST_MAX + 1];
+  const char *raw;
+  size_t rawlen;
+  for (const char *p = v->deny; *p;) {
+    if (next_host(&p, e, &raw, &rawlen) < 0) {
+      rc = reason_set(why, ERR_CONFIG,
+                      "vcs_deny_hosts: \"%.*s\" is not a host name",
+                      (int)(rawlen > 100 ? 100 : rawlen), raw);
+      goto fail;
+    }
   }
   rc = readable("netrc_file", v->netrc, why);
   if (!rc)
@@ -1136,6 +1334,7 @@ void vcs_free(struct vcs *v) {
   free(v->scratch);
   free(v->proxy);
   free(v->path);
+  free(v->deny);
   pthread_mutex_destroy(&v->mu);
   pthread_cond_destroy(&v->cv);
   free(v);

@@ -16,6 +16,12 @@ struct vcs_config {
   const char *private_patterns; /* GOPRIVATE syntax; only these are fetched */
   long timeout_s;               /* per go command; <= 0 means 300 */
   int workers;                  /* go commands at once; <= 0 means 1 */
+  long queue_timeout_s;         /* wait for a free worker; <= 0 means 30 */
+  long queue_max;               /* calls that may wait: 0 none, < 0 no bound */
+  int direct;                   /* 1: `direct`, fetching for any client: refuses
+                                   IP literals, local names and deny_hosts */
+  const char *deny_hosts;       /* with direct: comma-separated host names
+                                   refused with their subdomains; "" or NULL */
   const char *netrc_file;       /* "" or NULL: none */
   const char *gitconfig_file;   /* "" or NULL: an empty one per call */
   const char *ssh_key_file;     /* "" or NULL: none */
@@ -28,8 +34,9 @@ struct vcs;
 
 /* Copies c (the caller's strings may go away), finds the go command and
  * runs `go version`. ERR_CONFIG with a reason when go is missing or broken,
- * when the netrc, gitconfig or ssh key cannot be read, or when a private
- * pattern is malformed; *out is then NULL. Free with vcs_free. */
+ * when the netrc, gitconfig or ssh key cannot be read, when a private
+ * pattern or a deny_hosts entry is malformed; *out is then NULL. Free with
+ * vcs_free. */
 int vcs_new(const struct vcs_config *c, struct vcs **out, struct reason *why);
 /* NULL-safe. No call may be in flight. */
 void vcs_free(struct vcs *v);
@@ -49,8 +56,11 @@ struct vcs_download {
  * ran), ERR_INVALID (module or query unsafe to pass), ERR_NOT_FOUND (unknown
  * repository or revision, no matching versions), ERR_UPSTREAM_TIMEOUT,
  * ERR_UPSTREAM (anything else, e.g. bad credentials), ERR_BAD_UPSTREAM_DATA
- * or ERR_IO; why gets one line with credentials scrubbed. Blocks while
- * `workers` go commands are already running. */
+ * or ERR_IO; why gets one line with credentials scrubbed. With direct, a
+ * module on a host vcs_check_host refuses is ERR_FORBIDDEN and nothing runs.
+ * While `workers` go commands run, waits up to queue_timeout_s for one to
+ * finish, then fails with ERR_UNAVAILABLE; so does a call that finds
+ * queue_max calls already waiting, at once. */
 int vcs_download(struct vcs *v, const char *module, const char *query,
                  struct vcs_download *out, struct reason *why);
 /* Removes d->dir and clears it; safe to call twice or on a failed d. */
@@ -61,6 +71,18 @@ void vcs_download_done(struct vcs_download *d);
  * tags. Same errors as vcs_download; out is empty on failure. */
 int vcs_list(struct vcs *v, const char *module, struct buf *out,
              struct reason *why);
+
+/* Whether the `direct` fetcher may fetch module (its host is the first
+ * path element): 0, or ERR_FORBIDDEN with one line in why for an IP
+ * literal or a numeric-looking host (anything inet_aton or inet_pton
+ * accepts, or a last label of digits or 0x-hex, as URL parsers read them),
+ * localhost and the other names that only resolve inside a network
+ * (*.localhost, *.localdomain, *.local, *.internal, *.home.arpa), or a host
+ * equal to or under an entry of deny_hosts (comma-separated, spaces and a
+ * leading "*." or "." ignored, case-insensitive; NULL or "" for none).
+ * ERR_INVALID for an empty host. */
+int vcs_check_host(const char *module, const char *deny_hosts,
+                   struct reason *why);
 
 /* Copies in to out (always NUL-terminated, truncated to cap) with every
  * literal occurrence of each non-empty secret replaced by "***" (also in

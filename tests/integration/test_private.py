@@ -279,10 +279,17 @@ def test_moved_tag_keeps_the_first_content(t):
 
 
 def test_direct_in_the_upstream_chain(t):
-    """Public modules come from version control when the chain says direct."""
-    gg = t.start_gogetproxy()
-    gm = t.start_gomirror(upstream="direct", vcs_gitconfig=t.fx["gitconfig"],
-                          vcs_insecure="example.com", vcs_http_proxy=gg.url, sumdb="")
+    """Public modules come from version control when the chain says direct.
+    `direct` gets none of the private credentials (vcs_gitconfig included),
+    so the fixtures' git repositories are served over smart HTTP here."""
+    port = harness.free_port()
+    t._start(harness.Proc("githttp", [harness.PYTHON, os.path.join(harness.TOOLS, "githttp.py"),
+                                      "--port", port, "--gitdir", t.fx["gitdir"],
+                                      "--roots", ",".join(t.fx["roots"]),
+                                      "--http-hosts", "example.com"],
+                          t.path("githttp.log"), ready_port=port))
+    gm = t.start_gomirror(upstream="direct", vcs_insecure="example.com",
+                          vcs_http_proxy=f"http://127.0.0.1:{port}", sumdb="")
     env = t.go_env(gm.url)
     got = download(env, f"{HELLO}@v1.1.0", "example.com/Upper/Lib@v1.0.1")
     for (m, v), d in got.items():

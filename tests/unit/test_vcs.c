@@ -301,6 +301,8 @@ static struct vcs_config base_config(void) {
       .private_patterns = PRIVATE,
       .timeout_s = 60,
       .workers = 2,
+      .queue_timeout_s = 60,
+      .queue_max = 64,
       .netrc_file = netrc,
       .gitconfig_file = gitconfig,
       .ssh_key_file = "",
@@ -860,6 +862,249 @@ static void test_secrets(void) {
   vcs_secrets_free(NULL);
 }
 
+/* ------------------------------------------------------------ hardening */
+
+static void test_check_host(void) {
+  struct reason why = {{0}};
+  const char *refused[] = {"127.0.0.1/x",
+                           "10.1.2.3/x/y",
+                           "192.168.1.1",
+                           "127.1/x",
+                           "0177.0.0.1/x",
+                           "0x7f.0.0.1/x",
+                           "2130706433/x",
+                           "0x7f000001/x",
+                           "1.2.3.4.5/x",
+                           "example.123/x",
+                           "example.0x1f/x",
+                           "::1/x",
+                           "[::1]/x",
+                           "127.0.0.1./x",
+                           "localhost/x",
+                           "LOCALHOST/x",
+                           "foo.localhost/x",
+                           "localhost./x",
+                           "localhost.localdomain/x",
+                           "a.b.local/x",
+                           "git.internal/x",
+                           "nas.home.arpa/x",
+                           "deny.example/x",
+                           "a.deny.example/x",
+                           "Git.Other.Test/x",
+                           "other.test/x"};
+  const char *deny = " deny.example, *.other.test ,,";
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    memset(&why, 0, sizeof why);
+    int rc = vcs_check_host(refused[i], deny, &why);
+    if (rc != ERR_FORBIDDEN)
+      TEST_FAIL_("%s: %d, want ERR_FORBIDDEN", refused[i], rc);
+    else if (!one_line(why.text) || !strstr(why.text, "direct)") ||
+             strncmp(why.text, refused[i], strlen(refused[i])) != 0)
+      TEST_FAIL_("%s: reason \"%s\"", refused[i], why.text);
+  }
+  const char *allowed[] = {"example.com/hello",       "github.com/a/b",
+                           "123.example.com/x",       "1e100.net/x",
+                           "localhost.example.com/x", "notdeny.example/x",
+                           "deny.example.org/x",      "golang.org/x/mod",
+                           "gopkg.in/yaml.v3",        "x.0x7fz/x"};
+  for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
+    int rc = vcs_check_host(allowed[i], deny, &why);
+    if (rc)
+      TEST_FAIL_("%s: %d %s, want 0", allowed[i], rc, why.text);
+  }
+  ASSERT_EQ_INT(vcs_check_host("example.com/x", NULL, &why), 0);
+  ASSERT_EQ_INT(vcs_check_host("", NULL, &why), ERR_INVALID);
+  ASSERT_EQ_INT(vcs_check_host("/x", NULL, &why), ERR_INVALID);
+  ASSERT_EQ_INT(vcs_check_host("...", NULL, &why), ERR_INVALID);
+  ASSERT_EQ_INT(vcs_check_host(NULL, NULL, &why), ERR_INVALID);
+  vcs_check_host("127.0.0.1/x", NULL, &why);
+  ASSERT_EQ_STR(why.text, "127.0.0.1/x: gomirror does not fetch from IP "
+                          "addresses or localhost (direct)");
+  vcs_check_host("a.deny.example/x", deny, &why);
+  ASSERT_EQ_STR(why.text, "a.deny.example/x: gomirror does not fetch from "
+                          "deny.example (vcs_deny_hosts, direct)");
+}
+
+/* The direct fetcher refuses before anything runs; the private one, whose
+ * hosts the operator chose, does not check hosts. */
+static void test_direct_refuses_before_running(void) {
+  char stub[PATH_MAX], body[1024], ran[PATH_MAX];
+  path_join(ran, tmp, "direct-ran");
+  fmt(body, sizeof body,
+      "echo \"$@\" >> %s\n"
+      "for a; do m=$a; done\n"
+      "echo \"{\\\"Path\\\":\\\"$m\\\",\\\"Versions\\\":[\\\"v1.0.0\\\"]}\"",
+      ran);
+  make_stub("go-direct", body, stub);
+  struct vcs_config c = base_config();
+  c.go_binary = stub;
+  c.private_patterns = "*";
+  c.direct = 1;
+  c.deny_hosts = "git.deny.example";
+  c.netrc_file = c.gitconfig_file = "";
+  struct vcs *v = new_vcs(&c);
+  if (!v)
+    return;
+  struct buf out;
+  buf_init(&out, 1024);
+  struct vcs_download d;
+  struct reason why = {{0}};
+  size_t before = count_entries(scratch);
+  ASSERT_EQ_INT(vcs_list(v, "127.0.0.1/x", &out, &why), ERR_FORBIDDEN);
+  ASSERT_EQ_INT(vcs_download(v, "10.1.2.3/x", "v1.0.0", &d, &why),
+                ERR_FORBIDDEN);
+  ASSERT_EQ_STR(d.dir, "");
+  ASSERT_EQ_INT(vcs_download(v, "foo.localhost/x", "latest", &d, &why),
+                ERR_FORBIDDEN);
+  ASSERT_EQ_INT(vcs_list(v, "a.git.deny.example/x", &out, &why), ERR_FORBIDDEN);
+  ASSERT_TRUE(strstr(why.text, "vcs_deny_hosts") != NULL);
+  ASSERT_EQ_INT(count_entries(scratch), before);
+  ASSERT_TRUE(access(ran, F_OK) != 0); /* the go command never ran */
+  ASSERT_EQ_INT(vcs_list(v, "example.com/x", &out, &why), 0);
+  ASSERT_EQ_STR(buf_cstr(&out), "v1.0.0\n");
+  ASSERT_TRUE(access(ran, F_OK) == 0);
+  vcs_free(v);
+  unlink(ran);
+
+  c.direct = 0;
+  c.private_patterns = "127.0.0.1,git.deny.example";
+  v = new_vcs(&c);
+  if (!v)
+    return;
+  ASSERT_EQ_INT(vcs_list(v, "127.0.0.1/x", &out, &why), 0);
+  ASSERT_EQ_INT(vcs_list(v, "git.deny.example/x", &out, &why), 0);
+  buf_free(&out);
+  vcs_free(v);
+  unlink(ran);
+
+  c.direct = 1;
+  c.private_patterns = "*";
+  c.deny_hosts = "ok.example, https://evil.example";
+  ASSERT_EQ_INT(vcs_new(&c, &v, &why), ERR_CONFIG);
+  ASSERT_EQ_STR(why.text,
+                "vcs_deny_hosts: \"https://evil.example\" is not a host name");
+}
+
+struct timed_arg {
+  struct vcs *v;
+  int rc;
+  double took;
+  struct reason why;
+};
+
+static void *timed_list(void *p) {
+  struct timed_arg *a = p;
+  struct buf out;
+  buf_init(&out, 1024);
+  double t0 = now_s();
+  a->rc = vcs_list(a->v, "git.corp.example/team/alpha", &out, &a->why);
+  a->took = now_s() - t0;
+  buf_free(&out);
+  return NULL;
+}
+
+static void sleep_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) && errno == EINTR)
+    ;
+}
+
+/* With the one worker busy, a waiting call gives up after queue_timeout_s
+ * and one past queue_max at once, both with ERR_UNAVAILABLE; the worker's
+ * own call is unaffected and the queue is usable afterwards. */
+static void test_queue_bound(void) {
+  char stub[PATH_MAX];
+  make_stub("go-slow",
+            "sleep 2.5\necho '{\"Path\":\"git.corp.example/team/alpha\"}'",
+            stub);
+  struct vcs_config c = base_config();
+  c.go_binary = stub;
+  c.workers = 1;
+  c.queue_timeout_s = 1;
+  c.queue_max = 1;
+  struct vcs *v = new_vcs(&c);
+  if (!v)
+    return;
+  struct timed_arg a = {v, -1, 0, {{0}}}, b = {v, -1, 0, {{0}}};
+  struct timed_arg x = {v, -1, 0, {{0}}};
+  pthread_t ta, tb;
+  pthread_create(&ta, NULL, timed_list, &a);
+  sleep_s(0.3);
+  pthread_create(&tb, NULL, timed_list, &b);
+  sleep_s(0.3); /* b waits now */
+  timed_list(&x);
+  ASSERT_EQ_INT(x.rc, ERR_UNAVAILABLE);
+  ASSERT_TRUE(x.took < 0.3);
+  ASSERT_EQ_STR(x.why.text,
+                "listing versions of git.corp.example/team/alpha: every "
+                "version control worker is busy and the queue is full "
+                "(vcs_workers=1, vcs_queue_max=1); try again later");
+  pthread_join(tb, NULL);
+  ASSERT_EQ_INT(b.rc, ERR_UNAVAILABLE);
+  ASSERT_TRUE(b.took >= 0.9 && b.took < 1.6);
+  ASSERT_EQ_STR(b.why.text,
+                "listing versions of git.corp.example/team/alpha: no version "
+                "control worker became free within 1s (vcs_workers=1); try "
+                "again later");
+  pthread_join(ta, NULL);
+  ASSERT_EQ_INT(a.rc, 0);
+  timed_list(&x); /* the slot and the queue are free again */
+  ASSERT_EQ_INT(x.rc, 0);
+  vcs_free(v);
+
+  /* queue_max 0: nobody waits. */
+  c.queue_max = 0;
+  v = new_vcs(&c);
+  if (!v)
+    return;
+  a.v = x.v = v;
+  pthread_create(&ta, NULL, timed_list, &a);
+  sleep_s(0.3);
+  timed_list(&x);
+  ASSERT_EQ_INT(x.rc, ERR_UNAVAILABLE);
+  ASSERT_TRUE(x.took < 0.3);
+  pthread_join(ta, NULL);
+  ASSERT_EQ_INT(a.rc, 0);
+  vcs_free(v);
+}
+
+/* A descriptor the server opened without O_CLOEXEC (a library's socket,
+ * say) never reaches the go command. */
+static void test_no_inherited_fds(void) {
+  char stub[PATH_MAX], body[1024], fds[PATH_MAX], marker[PATH_MAX];
+  path_join(fds, tmp, "child-fds");
+  path_join(marker, tmp, "leak-marker");
+  fmt(body, sizeof body,
+      "ls -l /proc/$$/fd > %s\n"
+      "echo '{\"Path\":\"git.corp.example/team/alpha\"}'",
+      fds);
+  make_stub("go-fds", body, stub);
+  int fd = open(marker, O_RDWR | O_CREAT, 0600); /* no O_CLOEXEC */
+  int high = fd >= 0 ? fcntl(fd, F_DUPFD, 200) : -1;
+  ASSERT_TRUE(fd >= 0 && high >= 200);
+  struct vcs_config c = base_config();
+  c.go_binary = stub;
+  struct vcs *v = new_vcs(&c);
+  if (v) {
+    struct buf out;
+    buf_init(&out, 1024);
+    struct reason why = {{0}};
+    ASSERT_EQ_INT(vcs_list(v, "git.corp.example/team/alpha", &out, &why), 0);
+    buf_free(&out);
+    vcs_free(v);
+    char text[8192];
+    ASSERT_EQ_INT(read_text(fds, text, sizeof text), 0);
+    ASSERT_TRUE(strstr(text, " 0 -> /dev/null") != NULL); /* it did list */
+    if (strstr(text, "leak-marker"))
+      TEST_FAIL_("the go command inherited a descriptor:\n%s", text);
+  }
+  if (high >= 0)
+    close(high);
+  if (fd >= 0)
+    close(fd);
+  unlink(marker);
+}
+
 /* ------------------------------------------------------------ main */
 
 static int setup(void) {
@@ -947,6 +1192,10 @@ int main(void) {
   RUN_TEST(test_bad_output);
   RUN_TEST(test_timeout);
   RUN_TEST(test_concurrency_cap);
+  RUN_TEST(test_check_host);
+  RUN_TEST(test_direct_refuses_before_running);
+  RUN_TEST(test_queue_bound);
+  RUN_TEST(test_no_inherited_fds);
   RUN_TEST(test_scratch_empty);
   teardown();
   return test_summary();
