@@ -177,16 +177,21 @@ int hot_put(struct hot_cache *c, const char *key, const void *data, size_t len,
   snprintf(n->pub.etag, sizeof n->pub.etag, "%s", etag ? etag : "");
   n->refs = 1;
   n->linked = 1;
-  struct node *dead[64];
-  size_t ndead = 0;
+  /* Nodes to free once the lock is let go, chained through next_hash
+   * (unlinked nodes no longer use it): however many it takes. */
+  struct node *dead = NULL;
   pthread_mutex_lock(&h->mu);
   struct node *old = find(h, key);
-  if (old && unlink_node(h, old))
-    dead[ndead++] = old;
-  while (h->tail && h->bytes + len > h->max && ndead < 64) {
+  if (old && unlink_node(h, old)) {
+    old->next_hash = dead;
+    dead = old;
+  }
+  while (h->tail && h->bytes + len > h->max) {
     struct node *t = h->tail;
-    if (unlink_node(h, t))
-      dead[ndead++] = t;
+    if (unlink_node(h, t)) {
+      t->next_hash = dead;
+      dead = t;
+    }
   }
   size_t b = hash(key);
   n->next_hash = h->buckets[b];
@@ -199,8 +204,11 @@ int hot_put(struct hot_cache *c, const char *key, const void *data, size_t len,
     h->tail = n;
   h->bytes += len;
   pthread_mutex_unlock(&h->mu);
-  for (size_t i = 0; i < ndead; i++)
-    node_free(dead[i]);
+  while (dead) {
+    struct node *next = dead->next_hash;
+    node_free(dead);
+    dead = next;
+  }
   return 0;
 }
 
