@@ -33,7 +33,16 @@ struct sock {
   int fd;
   uint64_t peer;
   long long since_ms; /* waiting since; -1: answering a request */
+  int answered;       /* a request on it has been answered */
 };
+
+/* A connection counts against max_client_conns only once it has waited
+ * this long without completing its first request: under load, fresh
+ * connections queue for a worker for a moment, and a load balancer opens
+ * many at once; a connection that has been answered is a real client's
+ * (idle keep-alive ones go after CivetWeb's keep_alive_timeout, and any
+ * that stalls in its next request's headers after header_timeout). */
+#define CAP_GRACE_MS 500
 
 /* When a socket with no request yet was first seen. */
 struct first {
@@ -204,7 +213,7 @@ static void collect(struct connguard *g, long long now) {
       g->socks = ns;
       g->capsocks = nc;
     }
-    g->socks[g->nsocks++] = (struct sock){(int)fd, peer, now};
+    g->socks[g->nsocks++] = (struct sock){(int)fd, peer, now, 0};
   }
   closedir(d);
   /* What the workers are doing now, read once. */
@@ -234,6 +243,7 @@ static void collect(struct connguard *g, long long now) {
       wi++;
     if (wi < nw && w[wi].peer == s->peer) {
       s->since_ms = w[wi].busy ? -1 : w[wi].done;
+      s->answered = 1;
       continue;
     }
     while (fi < old && g->firsts[fi].peer < s->peer)
@@ -279,7 +289,8 @@ static void scan(struct connguard *g) {
       atomic_fetch_add(&g->slow, 1);
       continue;
     }
-    g->socks[k++] = *s;
+    if (!s->answered && now - s->since_ms >= CAP_GRACE_MS)
+      g->socks[k++] = *s;
   }
   if (g->cfg.max_client_conns <= 0)
     return;

@@ -4,9 +4,11 @@
  * hook that can refuse a connection; so gomirror watches its own sockets. A
  * thread looks at them a few times a second and shuts down (1) those that
  * have not completed a request's headers within header_timeout of
- * connecting or of their previous response, and (2) those of one client
- * address beyond max_client_conns, longest-waiting first. Connections from
- * trusted proxies are not capped (the proxy is many clients). A socket is
+ * connecting or of their previous response, and (2) connections of one
+ * client address that have waited half a second without completing any
+ * request, beyond max_client_conns of them, longest-waiting first.
+ * Connections from trusted proxies are not capped (the proxy is many
+ * clients), nor are connections that have been answered before. A socket is
  * recognised by its peer address and port, and acted on through a dup()
  * checked again, so a descriptor number reused meanwhile is never touched.
  * The worker threads tell the guard which connection they are serving

@@ -166,6 +166,14 @@ int h_admin_purge(struct req *r) {
     snprintf(key, sizeof key, "%s:%s", kinds[i], module);
     srv->meta->ops->forget(srv->meta, key);
   }
+  /* A version's remembered 404 or refusal too (h_module.c's "v:" and "vz:"
+   * keys), so an operator who fixed the upstream need not wait out
+   * negative_ttl. */
+  for (size_t i = 0; version[0] && i < 2; i++) {
+    char key[MODPATH_MAX + VERSION_MAX + 8];
+    snprintf(key, sizeof key, "%s:%s@%s", i ? "vz" : "v", module, version);
+    srv->meta->ops->forget(srv->meta, key);
+  }
   size_t here = hot_drop_prefix(srv->hot, prefix);
   rc = srv->meta->ops->purge_publish(srv->meta, prefix);
   log_info("admin purge %s%s%s (%zu here)%s", module, version[0] ? "@" : "",

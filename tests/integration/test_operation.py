@@ -209,7 +209,15 @@ def test_metrics(t):
     for _ in range(3):
         eq(gm.get(f"/{MOD}/@v/{v}.info").status, 200, "hit")
     eq(gm.get("/example.com/nope/@v/list").status, 404, "404")
-    r = gm.get("/metrics")
+    # Counters move just after a response has left: wait for the last one.
+    deadline = time.time() + 3
+    while True:
+        r = gm.get("/metrics")
+        settled = (metric(r.text, 'gomirror_requests_total{endpoint="list",code="404"}') == 1
+                   and metric(r.text, "gomirror_in_flight_requests") == 1)
+        if settled or time.time() > deadline:
+            break
+        time.sleep(0.05)
     eq(r.status, 200, "/metrics")
     check(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), "content type")
     m = r.text
