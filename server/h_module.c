@@ -4,6 +4,7 @@
  * Lists, @latest and non-canonical queries are cached in metadata with a TTL
  * and served stale, merged with what is stored, when the upstream fails. */
 #include "access.h"
+#include "connguard.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -128,10 +129,12 @@ static int spool_open(struct server *srv, struct spool *s) {
 /* Checks fetched bytes against the first checksum database before they are
  * stored, so a corrupt or tampered upstream answer is refused instead of
  * being cached for good. mod is NULL when no .mod was fetched, zip_path
- * NULL when no zip was. A database that cannot answer (unreachable, or one
- * that does not know the module) skips the check with a warning: the go
- * command still verifies on its side, and the proxy keeps working when the
- * database is out of reach. */
+ * NULL when no zip was. A database that cannot answer (unreachable, one
+ * that does not know the module, or one whose answer is not a record with
+ * the module's go.sum lines: sumdb_check_answer) skips the check with a
+ * warning naming the module and the database: the go command still
+ * verifies on its side, and the proxy keeps working when the database is
+ * out of reach. */
 static int verify_sums(struct req *r, const struct modreq *m, const char *mod,
                        size_t modlen, const char *zip_path,
                        struct reason *why) {
@@ -156,7 +159,14 @@ static int verify_sums(struct req *r, const struct modreq *m, const char *mod,
   hash1_from_lookup(body.data, body.len, m->module, m->version, want_zip,
                     want_mod);
   buf_free(&body);
-  if (mod && want_mod[0]) {
+  /* sumdb_fetch refuses such a lookup; never skip the check silently. */
+  if (!want_zip[0] || !want_mod[0]) {
+    log_warn("not verified against %s: %s@%s: its lookup holds no go.sum "
+             "lines for it",
+             db->name, m->module, m->version);
+    return 0;
+  }
+  if (mod) {
     hash1_mod(mod, modlen, got);
     if (strcmp(got, want_mod) != 0)
       return reason_set(why, ERR_BAD_UPSTREAM_DATA,
@@ -164,7 +174,7 @@ static int verify_sums(struct req *r, const struct modreq *m, const char *mod,
                         "%s says %s",
                         m->module, m->version, got, db->name, want_mod);
   }
-  if (zip_path && want_zip[0]) {
+  if (zip_path) {
     rc = hash1_zip(zip_path, got, why);
     if (rc)
       return rc;
@@ -235,6 +245,8 @@ static int gather_upstream(struct req *r, const struct modreq *m, int have_info,
       return rc;
     snprintf(rel, sizeof rel, "%s/@v/%s.mod", m->module_esc, m->version_esc);
     rc = fetch_buf(r, rel, mod, why);
+    if (!rc)
+      rc = validate_mod(mod->data, mod->len, m->module, why);
     if (rc)
       return rc;
   }
@@ -346,7 +358,7 @@ static int commit_version(struct req *r, const struct modreq *m, int priv,
     rc = validate_info(info->data, info->len, m->version, 1, got, sizeof got,
                        why);
     if (!rc)
-      rc = validate_mod(mod->data, mod->len, why);
+      rc = validate_mod(mod->data, mod->len, m->module, why);
     if (rc)
       return rc;
   }
@@ -396,6 +408,39 @@ stored:
   return rc;
 }
 
+/* Negative-cache keys of a version. "v:<module>@<version>" holds 404s, 410s
+ * and refusals met fetching .info and .mod, which every request for the
+ * version meets again; "vz:..." holds refusals met by zip requests, which
+ * only zip requests check, so a bad zip never denies a good .info or .mod. */
+static void neg_key(const struct modreq *m, int zip, char *out, size_t cap) {
+  snprintf(out, cap, "%s:%s@%s", zip ? "vz" : "v", m->module, m->version);
+}
+
+/* Upstream data refused on its merits (invalid, checksum mismatch, too
+ * large) would be refused again, so it is remembered for negative_ttl like
+ * a 404: a zip bomb costs one check per negative_ttl, not one per request.
+ * Timeouts, upstream 5xx and storage failures may pass and are not. */
+static int is_refusal(int rc) {
+  return rc == ERR_BAD_UPSTREAM_DATA || rc == ERR_TOO_LARGE;
+}
+
+/* 0 when no answer is remembered for m (and its zip when want_zip), else
+ * that answer's code (404, 410, or 502 for a refusal) with why set to the
+ * one-line reason it had. */
+static int neg_cached(struct server *srv, const struct modreq *m, int want_zip,
+                      struct reason *why) {
+  char nk[KEY_MAX];
+  int status;
+  for (int zip = 0; zip <= !!want_zip; zip++) {
+    neg_key(m, zip, nk, sizeof nk);
+    if (srv->meta->ops->neg_get(srv->meta, nk, &status, why) == 0)
+      return status == 410   ? ERR_GONE
+             : status == 404 ? ERR_NOT_FOUND
+                             : ERR_BAD_UPSTREAM_DATA;
+  }
+  return 0;
+}
+
 /* Fetches, validates and commits what is missing of m's version (and its
  * zip when want_zip). Only ever run by one thread per version: private
  * modules and `direct` come from version control, the rest from the
@@ -410,6 +455,10 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
   int need_zip = !have_zip;
   if (have_info && !need_zip)
     return 0;
+  /* Another replica may have met a refusal while we waited for the lock. */
+  int cached = neg_cached(srv, m, want_zip, why);
+  if (cached)
+    return cached;
 
   struct buf info, mod;
   buf_init(&info, VALIDATE_INFO_MAX);
@@ -439,14 +488,17 @@ static int fetch_version(struct req *r, const struct modreq *m, int want_zip,
   }
   if (!rc)
     rc = commit_version(r, m, priv, have_info, need_zip, &info, &mod, &sp, why);
-  if (rc == ERR_NOT_FOUND || rc == ERR_GONE) {
+  if (rc == ERR_NOT_FOUND || rc == ERR_GONE || is_refusal(rc)) {
     char nk[KEY_MAX];
-    snprintf(nk, sizeof nk, "v:%s@%s", m->module, m->version);
+    neg_key(m, is_refusal(rc) && want_zip, nk, sizeof nk);
     srv->meta->ops->neg_put(srv->meta, nk, err_http_status(rc),
                             reason_text(why, rc), srv->cfg->negative_ttl);
-  } else if (rc && rc != ERR_STORAGE) {
-    log_warn("fetch %s@%s: %s", m->module, m->version, reason_text(why, rc));
   }
+  if (is_refusal(rc))
+    log_warn("fetch %s@%s: %s (refused for %lds)", m->module, m->version,
+             reason_text(why, rc), srv->cfg->negative_ttl);
+  else if (rc && rc != ERR_STORAGE && rc != ERR_NOT_FOUND && rc != ERR_GONE)
+    log_warn("fetch %s@%s: %s", m->module, m->version, reason_text(why, rc));
   if (sp.fd >= 0)
     close(sp.fd);
   buf_free(&info);
@@ -481,11 +533,9 @@ static int ensure_version(struct req *r, const struct modreq *m, int want_zip,
       return storage_down(m, why);
     if (hi && hz)
       return 0;
-    char nk[KEY_MAX];
-    int status;
-    snprintf(nk, sizeof nk, "v:%s@%s", m->module, m->version);
-    if (srv->meta->ops->neg_get(srv->meta, nk, &status, why) == 0)
-      return status == 410 ? ERR_GONE : ERR_NOT_FOUND;
+    int cached = neg_cached(srv, m, want_zip, why);
+    if (cached)
+      return cached;
     struct flight *f;
     int rc = 0;
     int lead = flight_join(srv->flights, fk, &f, &rc, why);
@@ -562,19 +612,50 @@ static int serve_small(struct req *r, const char *key, const char *ctype) {
   return st;
 }
 
+/* A zip streamed from storage. The status line and headers leave with the
+ * first byte the store delivers, so a store that fails before that gets a
+ * clean error answer on a connection that stays usable; and no byte past
+ * the promised Content-Length is ever written. */
+struct zip_stream {
+  struct req *r;
+  int status;
+  const char *extra;
+  uint64_t want, sent;
+  int begun;
+};
+
 static int zip_sink(void *arg, const void *data, size_t len) {
-  return http_write(arg, data, len);
+  struct zip_stream *z = arg;
+  if (!z->begun) {
+    z->begun = 1;
+    if (http_begin(z->r, z->status, CT_ZIP, CACHE_IMMUTABLE, z->extra, z->want))
+      return ERR_IO;
+  }
+  if (len > z->want - z->sent)
+    return ERR_STORAGE; /* more than the store promised: none of it goes */
+  int rc = http_write(z->r, data, len);
+  if (!rc)
+    z->sent += len;
+  return rc;
 }
 
-/* Status line and headers for a zip of size bytes with etag, honouring
- * If-None-Match, Range and If-Range. Returns the status to answer with and
- * the range to send (*rg); 304 and 416 are complete answers already sent. */
+/* Ends a zip response that cannot be completed (headers sent, body short):
+ * the socket is shut down, so the client sees the connection end and never
+ * reads another response as the rest of this body. */
+static void zip_cut(struct req *r, const char *key, int rc) {
+  if (rc != ERR_IO)
+    log_warn("zip %s: response cut short: %s", key, err_str(rc));
+  connguard_abort(r->conn);
+}
+
+/* Decides the answer for a zip of size bytes with etag, honouring
+ * If-None-Match, Range and If-Range. 304 and 416 are sent here, complete;
+ * for 200 and 206, *rg is the part to send and extra (cap bytes) holds the
+ * header lines for http_begin, which the caller sends. */
 static int zip_head(struct req *r, uint64_t size, const char *etag,
-                    struct range *rg) {
-  char extra[256];
-  const char *inm = http_header(r, "If-None-Match");
-  if (inm && strcmp(inm, etag) == 0) {
-    snprintf(extra, sizeof extra, "ETag: %s\r\n", etag);
+                    struct range *rg, char *extra, size_t cap) {
+  if (http_none_match(http_header(r, "If-None-Match"), etag)) {
+    snprintf(extra, cap, "ETag: %s\r\n", etag);
     return http_send(r, 304, CT_ZIP, CACHE_IMMUTABLE, extra, NULL, 0);
   }
   rg->start = 0;
@@ -584,30 +665,29 @@ static int zip_head(struct req *r, uint64_t size, const char *etag,
   if (!if_range || strcmp(if_range, etag) == 0)
     ranged = http_parse_range(http_header(r, "Range"), size, rg);
   if (ranged < 0) {
-    snprintf(extra, sizeof extra, "Content-Range: bytes */%" PRIu64 "\r\n",
-             size);
+    snprintf(extra, cap, "Content-Range: bytes */%" PRIu64 "\r\n", size);
     return http_send(r, 416, CT_TEXT, CACHE_NONE, extra,
                      "range not satisfiable\n", 22);
   }
-  int status = ranged ? 206 : 200;
-  int n = snprintf(extra, sizeof extra, "ETag: %s\r\nAccept-Ranges: bytes\r\n",
-                   etag);
-  if (ranged)
-    snprintf(extra + n, sizeof extra - (size_t)n,
+  int n = snprintf(extra, cap, "ETag: %s\r\nAccept-Ranges: bytes\r\n", etag);
+  if (ranged && n > 0 && (size_t)n < cap)
+    snprintf(extra + n, cap - (size_t)n,
              "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
              rg->start, rg->start + rg->len - 1, size);
-  if (http_begin(r, status, CT_ZIP, CACHE_IMMUTABLE, extra, rg->len))
-    return -status; /* the client went away */
-  return status;
+  return ranged ? 206 : 200;
 }
 
 /* A zip held in the hot cache, honouring the conditional and range headers. */
 static int send_zip_entry(struct req *r, const struct hot_entry *e) {
   struct range rg;
-  int st = zip_head(r, e->len, e->etag, &rg);
-  if ((st == 200 || st == 206) && !r->head)
-    http_write(r, e->data + rg.start, (size_t)rg.len);
-  return st < 0 ? -st : st;
+  char extra[256];
+  int st = zip_head(r, e->len, e->etag, &rg, extra, sizeof extra);
+  if (st != 200 && st != 206)
+    return st;
+  if (http_begin(r, st, CT_ZIP, CACHE_IMMUTABLE, extra, rg.len) ||
+      (!r->head && http_write(r, e->data + rg.start, (size_t)rg.len)))
+    zip_cut(r, "(hot cache)", ERR_IO);
+  return st;
 }
 
 static int serve_zip(struct req *r, const char *key) {
@@ -634,24 +714,54 @@ static int serve_zip(struct req *r, const char *key) {
   rc = storage_stat(srv->store, key, &bs);
   if (rc)
     return http_fail(r, ERR_STORAGE, NULL);
-  int st = zip_head(r, bs.size, bs.etag, &rg);
-  if ((st != 200 && st != 206) || r->head)
-    return st < 0 ? -st : st;
+  char extra[256];
+  int st = zip_head(r, bs.size, bs.etag, &rg, extra, sizeof extra);
+  if (st != 200 && st != 206)
+    return st;
+  if (r->head) {
+    if (http_begin(r, st, CT_ZIP, CACHE_IMMUTABLE, extra, rg.len))
+      zip_cut(r, key, ERR_IO);
+    return st;
+  }
   /* A whole zip on local disk goes out with sendfile(2), never through
-   * user space; ranges and remote stores are streamed in 64 KiB pieces. */
+   * user space; ranges and remote stores are streamed in 64 KiB pieces.
+   * CivetWeb sends a file to its end, so it is handed the very file whose
+   * size was promised (through /proc/self/fd), never a path that might
+   * name another by then. */
   char path[4096];
   if (st == 200 && !r->bw &&
       storage_local_path(srv->store, key, path, sizeof path) == 0) {
-    if (mg_send_file_body(r->conn, path) >= 0) {
-      r->bytes += (long long)bs.size;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat fst;
+    if (fd >= 0 && fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) &&
+        (uint64_t)fst.st_size == bs.size) {
+      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      if (http_begin(r, st, CT_ZIP, CACHE_IMMUTABLE, extra, rg.len))
+        zip_cut(r, key, ERR_IO);
+      else if (mg_send_file_body(r->conn, path) < 0)
+        zip_cut(r, key, ERR_STORAGE);
+      else
+        r->bytes += (long long)bs.size;
+      close(fd);
       return st;
     }
-    log_warn("sending %s failed", key);
-    return st;
+    if (fd >= 0)
+      close(fd);
   }
-  rc = storage_get(srv->store, key, &rg, zip_sink, r);
-  if (rc && rc != ERR_IO)
-    log_warn("streaming %s stopped: %s", key, err_str(rc));
+  struct zip_stream z = {r, st, extra, rg.len, 0, 0};
+  rc = storage_get(srv->store, key, &rg, zip_sink, &z);
+  if (!rc && !z.begun && z.want == 0) {
+    z.begun = 1;
+    if (http_begin(r, st, CT_ZIP, CACHE_IMMUTABLE, extra, 0))
+      rc = ERR_IO;
+  }
+  if (!z.begun) {
+    log_warn("streaming %s failed before its first byte: %s", key,
+             err_str(rc ? rc : ERR_STORAGE));
+    return http_fail(r, ERR_STORAGE, NULL);
+  }
+  if (rc || z.sent != z.want)
+    zip_cut(r, key, rc ? rc : ERR_STORAGE);
   return st;
 }
 

@@ -1,10 +1,12 @@
 /* dirhash.Hash1: sort the file names; for each, the line
  * hex(sha256(content)) + "  " + name + "\n"; the hash is
  * "h1:" + base64(sha256(all lines)). Entries are read one at a time through
- * libzip, so memory does not grow with the zip. */
+ * libzip, so memory does not grow with the zip's contents, and with the
+ * limits of validate_zip_read, so a zip bomb is refused, not hashed. */
 #include "hash1.h"
 
 #include "core/err.h"
+#include "validate.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -50,57 +52,49 @@ int hash1_mod(const void *data, size_t len, char out[HASH1_LEN]) {
   return 0;
 }
 
+static int digest_sink(void *ctx, const void *data, size_t len) {
+  return EVP_DigestUpdate(ctx, data, len) == 1 ? 0 : ERR_NOMEM;
+}
+
+/* Every entry goes through validate_zip_read, as archive/zip reads it for
+ * the go command: an entry that inflates past its declared size, a CRC-32
+ * mismatch or more than VALIDATE_UNZIP_MAX bytes in all stop the hash. */
 int hash1_zip(const char *path, char out[HASH1_LEN], struct reason *why) {
-  int zerr = 0;
-  zip_t *za = zip_open(path, ZIP_RDONLY, &zerr);
-  if (!za)
-    return reason_set(why, ERR_BAD_UPSTREAM_DATA, "zip cannot be opened");
+  zip_t *za = NULL;
+  int rc = validate_zip_open(path, &za, why);
+  if (rc)
+    return rc;
+  /* At most VALIDATE_ZIP_ENTRIES_MAX: validate_zip_open checked. */
   zip_int64_t n = zip_get_num_entries(za, 0);
   struct named_sum *v = calloc(n > 0 ? (size_t)n : 1, sizeof *v);
-  unsigned char *chunk = malloc(64 * 1024);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  int rc = 0;
-  zip_int64_t done = 0;
-  if (!v || !chunk || !ctx) {
-    rc = ERR_NOMEM;
+  uint64_t budget = VALIDATE_UNZIP_MAX;
+  if (!v || !ctx) {
+    rc = reason_set(why, ERR_NOMEM, "out of memory hashing a zip");
     goto out;
   }
-  for (; done < n; done++) {
-    const char *name = zip_get_name(za, (zip_uint64_t)done, ZIP_FL_ENC_RAW);
+  for (zip_int64_t i = 0; i < n; i++) {
+    const char *name = zip_get_name(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
     if (!name || strchr(name, '\n')) {
       rc = reason_set(why, ERR_BAD_UPSTREAM_DATA, "zip entry name unusable");
       goto out;
     }
-    v[done].name = strdup(name);
-    zip_file_t *zf = zip_fopen_index(za, (zip_uint64_t)done, 0);
-    if (!v[done].name || !zf) {
-      if (zf)
-        zip_fclose(zf);
-      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA, "zip entry %.80s unreadable",
-                      name);
-      done++;
+    if (!(v[i].name = strdup(name))) {
+      rc = reason_set(why, ERR_NOMEM, "out of memory hashing a zip");
       goto out;
     }
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    zip_int64_t got;
-    while ((got = zip_fread(zf, chunk, 64 * 1024)) > 0)
-      EVP_DigestUpdate(ctx, chunk, (size_t)got);
-    zip_fclose(zf);
-    EVP_DigestFinal_ex(ctx, v[done].sum, NULL);
-    if (got < 0) {
-      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA, "zip entry %.80s corrupt",
-                      name);
-      done++;
+    rc = validate_zip_read(za, (zip_uint64_t)i, &budget, digest_sink, ctx, why);
+    if (rc)
       goto out;
-    }
+    EVP_DigestFinal_ex(ctx, v[i].sum, NULL);
   }
   qsort(v, (size_t)n, sizeof *v, by_name);
   finish(v, (size_t)n, out);
 out:
-  for (zip_int64_t i = 0; v && i < done; i++)
+  for (zip_int64_t i = 0; v && i < n; i++)
     free(v[i].name);
   free(v);
-  free(chunk);
   EVP_MD_CTX_free(ctx);
   zip_discard(za);
   return rc;
@@ -137,6 +131,17 @@ void hash1_from_lookup(const char *body, size_t len, const char *module,
   zip_h1[0] = mod_h1[0] = '\0';
   if (!body)
     return;
-  find_line(body, len, module, version, "", zip_h1);
-  find_line(body, len, module, version, "/go.mod", mod_h1);
+  /* Only the record's go.sum lines count: they start after the record id
+   * line and end at the first blank line (tlog.ParseRecord). What follows
+   * is the tree note, which is no place for a go.sum line. */
+  const char *nl = memchr(body, '\n', len);
+  if (!nl)
+    return;
+  const char *text = nl + 1;
+  size_t n = len - (size_t)(text - body);
+  const char *blank = memmem(text, n, "\n\n", 2);
+  if (blank)
+    n = (size_t)(blank + 1 - text);
+  find_line(text, n, module, version, "", zip_h1);
+  find_line(text, n, module, version, "/go.mod", mod_h1);
 }

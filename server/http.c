@@ -146,46 +146,152 @@ const char *http_header(struct req *r, const char *name) {
   return mg_get_header(r->conn, name);
 }
 
+/* Optional whitespace around list elements and around the '-' of a range
+ * (RFC 9110 5.6.3), as Go's net/http trims it. */
+static int ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+static void trim(const char **p, const char **e) {
+  while (*p < *e && ows(**p))
+    (*p)++;
+  while (*e > *p && ows((*e)[-1]))
+    (*e)--;
+}
+
+/* Digits only (no sign, no space): 0 and *out, or -1. A number too large
+ * for 64 bits saturates: as a first position it lies past any blob, as a
+ * last position or a suffix length it means "to the end". */
+static int digits(const char *p, const char *e, uint64_t *out) {
+  if (p == e)
+    return -1;
+  uint64_t v = 0;
+  for (; p < e; p++) {
+    if (*p < '0' || *p > '9')
+      return -1;
+    unsigned d = (unsigned)(*p - '0');
+    v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+/* One byte-range-spec [p, e) against size. 1: *out is satisfiable; 0: it
+ * does not overlap the blob; -1: malformed. */
+static int range_spec(const char *p, const char *e, uint64_t size,
+                      struct range *out) {
+  const char *dash = memchr(p, '-', (size_t)(e - p));
+  if (!dash)
+    return -1;
+  const char *a = p, *ae = dash, *b = dash + 1, *be = e;
+  trim(&a, &ae);
+  trim(&b, &be);
+  uint64_t first, last;
+  if (a == ae) {
+    /* A suffix: the last n bytes. "bytes=--5" lands here and is refused. */
+    if (digits(b, be, &last))
+      return -1;
+    if (last == 0 || size == 0)
+      return 0;
+    if (last > size)
+      last = size;
+    out->start = size - last;
+    out->len = last;
+    return 1;
+  }
+  if (digits(a, ae, &first))
+    return -1;
+  if (b == be) {
+    last = UINT64_MAX;
+  } else if (digits(b, be, &last) || last < first) {
+    return -1;
+  }
+  if (first >= size)
+    return 0;
+  if (last >= size)
+    last = size - 1;
+  out->start = first;
+  out->len = last - first + 1;
+  return 1;
+}
+
+/* Follows what Go's http.ServeContent does (net/http/fs.go parseRange),
+ * since Go clients are who resume downloads: a malformed range-spec
+ * anywhere makes the whole header unsatisfiable (416), so does a set none
+ * of whose ranges overlap the blob, except for an empty blob (200). Two
+ * departures, both RFC 9110 14.2: another unit than "bytes" is ignored (Go
+ * answers 416), and several satisfiable ranges get the whole body instead
+ * of multipart/byteranges. */
 int http_parse_range(const char *h, uint64_t size, struct range *out) {
   if (!h || strncmp(h, "bytes=", 6) != 0)
     return 0;
-  h += 6;
-  if (strchr(h, ','))
-    return 0; /* multiple ranges: answer with the whole body */
-  char *end;
-  if (*h == '-') {
-    unsigned long long n = strtoull(h + 1, &end, 10);
-    if (end == h + 1 || *end)
-      return 0;
-    if (n == 0 || size == 0)
-      return -1;
-    if (n > size)
-      n = size;
-    out->start = size - n;
-    out->len = n;
+  const char *p = h + 6;
+  int satisfiable = 0, disjoint = 0;
+  struct range one = {0, 0};
+  for (;;) {
+    const char *e = strchr(p, ',');
+    const char *end = e ? e : p + strlen(p);
+    const char *s = p, *se = end;
+    trim(&s, &se);
+    if (s < se) {
+      struct range r;
+      int rc = range_spec(s, se, size, &r);
+      if (rc < 0)
+        return -1;
+      if (rc == 0)
+        disjoint = 1;
+      else if (satisfiable++ == 0)
+        one = r;
+    }
+    if (!e)
+      break;
+    p = e + 1;
+  }
+  if (satisfiable == 1) {
+    *out = one;
     return 1;
   }
-  if (*h < '0' || *h > '9')
-    return 0;
-  unsigned long long a = strtoull(h, &end, 10);
-  if (*end != '-')
-    return 0;
-  const char *b = end + 1;
-  unsigned long long z = size ? size - 1 : 0;
-  if (*b) {
-    if (*b < '0' || *b > '9')
-      return 0;
-    z = strtoull(b, &end, 10);
-    if (*end || z < a)
-      return 0;
-    if (z >= size)
-      z = size - 1;
-  }
-  if (a >= size)
+  if (satisfiable == 0 && disjoint && size > 0)
     return -1;
-  out->start = a;
-  out->len = z - a + 1;
-  return 1;
+  return 0; /* no range, several ranges, or an empty blob: the whole body */
+}
+
+/* Entity tags compared weakly (RFC 9110 8.8.3.2): "W/" does not count. */
+static int etag_weak_eq(const char *a, size_t al, const char *b, size_t bl) {
+  if (al > 2 && !memcmp(a, "W/", 2))
+    a += 2, al -= 2;
+  if (bl > 2 && !memcmp(b, "W/", 2))
+    b += 2, bl -= 2;
+  return al == bl && al > 0 && !memcmp(a, b, al);
+}
+
+/* As Go's checkIfNoneMatch: "*" matches any representation; otherwise each
+ * listed tag is compared weakly, and the first thing that is not an entity
+ * tag ends the list (scanETag). */
+int http_none_match(const char *list, const char *etag) {
+  if (!list || !etag || !etag[0])
+    return 0;
+  size_t el = strlen(etag);
+  const char *p = list;
+  for (;;) {
+    while (ows(*p) || *p == ',')
+      p++;
+    if (!*p)
+      return 0;
+    if (*p == '*')
+      return 1;
+    const char *t = p;
+    if (!strncmp(p, "W/", 2))
+      p += 2;
+    if (*p != '"')
+      return 0;
+    const char *q = strchr(p + 1, '"');
+    if (!q)
+      return 0;
+    if (etag_weak_eq(t, (size_t)(q + 1 - t), etag, el))
+      return 1;
+    p = q + 1;
+  }
 }
 
 int http_begin(struct req *r, int status, const char *ctype,

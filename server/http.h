@@ -30,9 +30,16 @@ int http_error(struct req *r, int status, const char *text);
 /* Error for an ERR_* code with its reason (reason may be NULL). */
 int http_fail(struct req *r, int code, const struct reason *why);
 
-/* Parses a Range header against size. 0: no usable range (serve 200);
- * 1: *out is a satisfiable single range; -1: unsatisfiable (416). */
+/* Parses a Range header (NULL: none) against size. 0: serve the whole body
+ * (no Range, another unit, several ranges, an empty blob); 1: *out is one
+ * satisfiable range, inside the blob and never empty; -1: answer 416
+ * (malformed, or no range overlaps the blob). *out is written only on 1. */
 int http_parse_range(const char *header, uint64_t size, struct range *out);
+
+/* 1 when an If-None-Match value (NULL: absent) matches a representation
+ * whose strong validator is etag: "*", or etag in its list of entity tags
+ * under the weak comparison. 0 otherwise. */
+int http_none_match(const char *list, const char *etag);
 
 /* Case-insensitive header lookup; NULL if absent. */
 const char *http_header(struct req *r, const char *name);

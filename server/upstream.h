@@ -1,6 +1,25 @@
 /* The upstream chain in GOPROXY syntax, fetched with libcurl. Entries are
  * tried in order: after ',' only a 404/410 moves on to the next entry; after
- * '|' any failure does (PROTOCOL.md A.3, D). */
+ * '|' any failure does (PROTOCOL.md A.3, D).
+ *
+ * Upstreams and checksum databases are peers that may be hostile or
+ * compromised, so where an answer may lead is limited (issue 10):
+ * - Redirects are followed by hand, at most UPSTREAM_MAX_REDIRECTS, never
+ *   from https to http, and only to the entry's own host (the same name
+ *   and port; an http entry on port 80 may move to https on 443) or to a
+ *   host named in upstream_redirect_hosts. A name there covers exactly that
+ *   host, on any port; "*.example.com" covers every name below example.com
+ *   (not example.com itself). Names are compared without case and without
+ *   a trailing dot; an IPv6 literal is written in brackets.
+ * - Every connection is checked against the address actually connected to
+ *   (new connections before connect(), reused ones before the request):
+ *   loopback, private, link-local, shared (100.64/10), unspecified,
+ *   multicast and reserved addresses, IPv4 and IPv6, IPv4-mapped, NAT64 and
+ *   6to4 forms included, are refused for every host but the entry's own,
+ *   which the operator chose and may well be internal. A listed redirect
+ *   host must therefore be on a public address, whatever its name says.
+ * - With an HTTP proxy in the environment (http_proxy, https_proxy) curl
+ *   connects to the proxy, so the address check sees the proxy's address. */
 #ifndef GOMIRROR_SERVER_UPSTREAM_H
 #define GOMIRROR_SERVER_UPSTREAM_H
 
@@ -58,12 +77,31 @@ int upstream_get(const struct upstream *u, CURL *h, const char *rel,
                  struct reason *why);
 
 /* One GET of an absolute URL (used for the chain and for checksum
- * databases): *status gets the HTTP status (0 if none). Same returns as
- * upstream_get, with 404 -> ERR_NOT_FOUND and 410 -> ERR_GONE. */
+ * databases), following redirects as described above with url's host as
+ * the entry's own and redirect_hosts as the listed ones (NULL: none), all
+ * hops within fetch_timeout together. *status gets the last HTTP status (0
+ * if none). Same returns as upstream_get, with 404 -> ERR_NOT_FOUND and
+ * 410 -> ERR_GONE; a refused redirect or address is ERR_UPSTREAM with a
+ * reason saying what was refused. */
 int upstream_get_url(CURL *h, const char *url, const char *shown,
-                     long connect_timeout, long fetch_timeout,
-                     const struct up_sink *sink, long *status,
-                     struct reason *why);
+                     const char *redirect_hosts, long connect_timeout,
+                     long fetch_timeout, const struct up_sink *sink,
+                     long *status, struct reason *why);
+
+#define UPSTREAM_MAX_REDIRECTS 10
+
+/* Whether a redirect from URL `from` to URL `to` may be followed for the
+ * entry whose URL is origin (see above). 0 with *own = 1 when `to` is the
+ * entry's own host, 0 with *own = 0 when it is listed in redirect_hosts;
+ * else ERR_UPSTREAM with a one-line reason. */
+int upstream_redirect_check(const char *origin, const char *from,
+                            const char *to, const char *redirect_hosts,
+                            int *own, struct reason *why);
+
+struct sockaddr;
+/* NULL when any host may be reached at sa; else what kind of address it is
+ * ("loopback", "private", "link-local", ...), a static string. */
+const char *upstream_addr_kind(const struct sockaddr *sa);
 
 /* 1 when the chain has a `direct` entry. */
 int upstream_has_direct(const struct upstream *u);

@@ -4,6 +4,7 @@
  * plus what cmd/go's modfetch and dirhash.HashZip do with a download. */
 #include "validate.h"
 
+#include "core/ascii.h"
 #include "core/err.h"
 
 #include <errno.h>
@@ -523,19 +524,521 @@ static int unicode_eqfold(const char *s, size_t n, const char *t) {
 
 /* ---- .mod ---- */
 
-int validate_mod(const char *body, size_t len, struct reason *why) {
+/* The go command reads a dependency's go.mod with modfile.ParseLax and
+ * wants its module directive (cmd/go/internal/modload rawGoModSummary,
+ * x/mod modfile read.go and rule.go). What follows is that lexer and
+ * statement parser, ported for the module directive only: the syntax of
+ * the whole file is checked, the arguments of go, require and retract are
+ * not (the client checks those). */
+
+enum {
+  MT_EOF = -1,
+  MT_EOLCOMMENT = -2,
+  MT_IDENT = -3,
+  MT_STRING = -4,
+  MT_COMMENT = -5,
+};
+
+struct modtok {
+  int kind; /* an MT_* or the punctuation byte itself */
+  size_t start, len;
+};
+
+struct modlex {
+  const char *s;
+  size_t n, pos;
+  struct modtok tok; /* the next token, as modfile's input.token */
+  const char *err;   /* first syntax error, a static string */
+  size_t err_pos;
+};
+
+/* Non-ASCII runes unicode.IsPrint refuses or unicode.IsSpace accepts (Go
+ * 1.19): spaces, controls, format characters, surrogates, private use and
+ * noncharacters. Unassigned code points, which Go refuses too, are let
+ * through: the client still parses the file. */
+static const uint32_t mod_nonident[][2] = {
+    {0x80, 0xA0},       {0xAD, 0xAD},       {0x600, 0x605},
+    {0x61C, 0x61C},     {0x6DD, 0x6DD},     {0x70F, 0x70F},
+    {0x8E2, 0x8E2},     {0x1680, 0x1680},   {0x180E, 0x180E},
+    {0x2000, 0x200F},   {0x2028, 0x202F},   {0x205F, 0x2064},
+    {0x2066, 0x206F},   {0x3000, 0x3000},   {0xD800, 0xF8FF},
+    {0xFDD0, 0xFDEF},   {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},
+    {0xFFFE, 0xFFFF},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+    {0x13430, 0x13438}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+    {0xE0001, 0xE0001}, {0xE0020, 0xE007F}, {0xF0000, 0x10FFFF},
+};
+
+/* modfile isIdent. */
+static int mod_is_ident(uint32_t r) {
+  if (r < 0x80)
+    return r > 0x20 && r < 0x7f && !strchr("()[]{},", (int)r);
+  if ((r & 0xfffe) == 0xfffe)
+    return 0; /* U+xFFFE and U+xFFFF in every plane */
+  for (size_t i = 0; i < sizeof mod_nonident / sizeof *mod_nonident; i++)
+    if (r >= mod_nonident[i][0] && r <= mod_nonident[i][1])
+      return 0;
+  return 1;
+}
+
+/* utf8.DecodeRune: an invalid byte reads as U+FFFD of length 1. */
+static size_t mod_rune(const struct modlex *lx, size_t at, uint32_t *r) {
+  if (at >= lx->n) {
+    *r = 0;
+    return 0;
+  }
+  size_t k = utf8_decode((const unsigned char *)lx->s + at, lx->n - at, r);
+  if (!k) {
+    *r = 0xfffd;
+    k = 1;
+  }
+  return k;
+}
+
+static int mod_prefix(const struct modlex *lx, const char *p) {
+  size_t k = strlen(p);
+  return lx->n - lx->pos >= k && !memcmp(lx->s + lx->pos, p, k);
+}
+
+static void mod_error(struct modlex *lx, const char *msg) {
+  if (!lx->err) {
+    lx->err = msg;
+    lx->err_pos = lx->pos;
+  }
+  lx->tok.kind = MT_EOF; /* stop the parser */
+  lx->tok.start = lx->pos;
+  lx->tok.len = 0;
+  lx->pos = lx->n;
+}
+
+/* modfile input.readToken. */
+static void mod_read_token(struct modlex *lx) {
+  if (lx->err)
+    return;
+  while (lx->pos < lx->n) {
+    char c = lx->s[lx->pos];
+    if (c == ' ' || c == '\t' || c == '\r') {
+      lx->pos++;
+      continue;
+    }
+    if (mod_prefix(lx, "//")) {
+      /* A comment alone on its line is a top-level _COMMENT; after
+       * something else on the line it ends that line (_EOLCOMMENT). */
+      size_t ls = lx->pos;
+      while (ls > 0 && lx->s[ls - 1] != '\n')
+        ls--;
+      int suffix = 0;
+      for (size_t i = ls; i < lx->pos; i++)
+        if (lx->s[i] != ' ' && lx->s[i] != '\t' && lx->s[i] != '\r')
+          suffix = 1;
+      lx->tok.start = lx->pos;
+      const char *nl = memchr(lx->s + lx->pos, '\n', lx->n - lx->pos);
+      lx->pos = nl ? (size_t)(nl - lx->s) + 1 : lx->n;
+      lx->tok.kind = suffix ? MT_EOLCOMMENT : MT_COMMENT;
+      lx->tok.len = lx->pos - lx->tok.start;
+      return;
+    }
+    if (mod_prefix(lx, "/*")) {
+      mod_error(lx, "mod files must use // comments (not /* */ comments)");
+      return;
+    }
+    break;
+  }
+  lx->tok.start = lx->pos;
+  lx->tok.len = 0;
+  if (lx->pos >= lx->n) {
+    lx->tok.kind = MT_EOF;
+    return;
+  }
+  char c = lx->s[lx->pos];
+  if (strchr("\n()[]{},", c)) {
+    lx->pos++;
+    lx->tok.kind = (unsigned char)c;
+    lx->tok.len = 1;
+    return;
+  }
+  if (c == '"' || c == '`') {
+    lx->pos++;
+    for (;;) {
+      if (lx->pos >= lx->n) {
+        lx->pos = lx->tok.start;
+        mod_error(lx, "unexpected EOF in string");
+        return;
+      }
+      char d = lx->s[lx->pos];
+      if (d == '\n') {
+        mod_error(lx, "unexpected newline in string");
+        return;
+      }
+      uint32_t r;
+      lx->pos += mod_rune(lx, lx->pos, &r);
+      if (d == c)
+        break;
+      if (d == '\\' && c != '`') {
+        if (lx->pos >= lx->n) {
+          lx->pos = lx->tok.start;
+          mod_error(lx, "unexpected EOF in string");
+          return;
+        }
+        lx->pos += mod_rune(lx, lx->pos, &r);
+      }
+    }
+    lx->tok.kind = MT_STRING;
+    lx->tok.len = lx->pos - lx->tok.start;
+    return;
+  }
+  uint32_t r;
+  size_t k = mod_rune(lx, lx->pos, &r);
+  if (!mod_is_ident(r)) {
+    mod_error(lx, "unexpected input character");
+    return;
+  }
+  while (k && mod_is_ident(r)) {
+    if (mod_prefix(lx, "//"))
+      break;
+    if (mod_prefix(lx, "/*")) {
+      mod_error(lx, "mod files must use // comments (not /* */ comments)");
+      return;
+    }
+    lx->pos += k;
+    k = mod_rune(lx, lx->pos, &r);
+  }
+  lx->tok.kind = MT_IDENT;
+  lx->tok.len = lx->pos - lx->tok.start;
+}
+
+static struct modtok mod_lex(struct modlex *lx) {
+  struct modtok t = lx->tok;
+  mod_read_token(lx);
+  return t;
+}
+
+static int mod_is_eol(int kind) {
+  return kind == MT_EOF || kind == MT_EOLCOMMENT || kind == '\n';
+}
+
+/* What the module directives of a file said. */
+struct modscan {
+  int count;           /* module statements seen */
+  const char *problem; /* first problem with one, a static string */
+  struct modtok arg;   /* the argument of the first one */
+  int nargs;           /* its number of arguments */
+};
+
+/* modfile File.add for verb "module": only the first statement counts, a
+ * second one is an error. */
+static void mod_directive(struct modscan *ms, int nargs,
+                          const struct modtok *arg) {
+  if (ms->count++) {
+    if (!ms->problem)
+      ms->problem = "repeated module statement";
+    return;
+  }
+  ms->nargs = nargs;
+  if (nargs == 1)
+    ms->arg = *arg;
+  else if (!ms->problem)
+    ms->problem = "usage: module module/path";
+}
+
+static int tok_is(const struct modlex *lx, const struct modtok *t,
+                  const char *word) {
+  size_t k = strlen(word);
+  return t->kind == MT_IDENT && t->len == k &&
+         !memcmp(lx->s + t->start, word, k);
+}
+
+/* modfile parseLine: the tokens of one line inside a block. */
+static void mod_block_line(struct modlex *lx, struct modscan *ms,
+                           int is_module) {
+  struct modtok first = mod_lex(lx);
+  int n = 1;
+  while (!mod_is_eol(lx->tok.kind)) {
+    mod_lex(lx);
+    n++;
+  }
+  mod_lex(lx); /* the end of the line */
+  if (is_module)
+    mod_directive(ms, n, &first);
+}
+
+/* modfile parseLineBlock, after "verb (". */
+static void mod_block(struct modlex *lx, struct modscan *ms, int is_module) {
+  for (;;) {
+    int k = lx->tok.kind;
+    if (lx->err)
+      return;
+    if (k == MT_EOLCOMMENT || k == '\n' || k == MT_COMMENT) {
+      mod_lex(lx);
+    } else if (k == MT_EOF) {
+      mod_error(lx, "syntax error (unterminated block)");
+      return;
+    } else if (k == ')') {
+      mod_lex(lx);
+      if (!mod_is_eol(lx->tok.kind)) {
+        mod_error(lx, "syntax error (expected newline after closing paren)");
+        return;
+      }
+      mod_lex(lx);
+      return;
+    } else {
+      mod_block_line(lx, ms, is_module);
+    }
+  }
+}
+
+/* modfile parseStmt: a line, or a block when it ends in '('. */
+static void mod_stmt(struct modlex *lx, struct modscan *ms) {
+  struct modtok t0 = mod_lex(lx), t1 = {0};
+  int n = 1;
+  for (;;) {
+    struct modtok t = mod_lex(lx);
+    if (mod_is_eol(t.kind)) {
+      if (tok_is(lx, &t0, "module"))
+        mod_directive(ms, n - 1, &t1);
+      return;
+    }
+    if (t.kind == '(') {
+      if (mod_is_eol(lx->tok.kind)) {
+        /* A block. Lax parsing reads only blocks of one verb. */
+        mod_block(lx, ms, n == 1 && tok_is(lx, &t0, "module"));
+        return;
+      }
+      if (lx->tok.kind == ')') {
+        mod_lex(lx);
+        if (mod_is_eol(lx->tok.kind)) {
+          mod_lex(lx); /* an empty block: no statement */
+          return;
+        }
+        if (n == 1)
+          t1 = t;
+        n += 2;
+        continue;
+      }
+    }
+    if (n == 1)
+      t1 = t;
+    n++;
+  }
+}
+
+/* strconv.Unquote of a double-quoted token into out (cap bytes). 0, or -1
+ * when Go refuses it or it does not fit. */
+static int mod_unquote(const char *s, size_t n, char *out, size_t cap,
+                       size_t *out_n) {
+  size_t o = 0, i = 1;
+  if (n < 2 || s[0] != '"' || s[n - 1] != '"')
+    return -1;
+  while (i < n - 1) {
+    unsigned char c = (unsigned char)s[i];
+    char enc[4];
+    size_t el = 0;
+    if (c == '"' || c == '\n')
+      return -1;
+    if (c != '\\') {
+      uint32_t r;
+      size_t k = utf8_decode((const unsigned char *)s + i, n - 1 - i, &r);
+      if (!k) { /* Go writes U+FFFD for an invalid byte */
+        r = 0xfffd;
+        k = 1;
+      }
+      el = utf8_encode(r, enc);
+      i += k;
+    } else {
+      if (i + 1 >= n - 1)
+        return -1;
+      char e = s[i + 1];
+      const char *simple = strchr("abfnrtv\\\"", e);
+      if (e && simple) {
+        enc[0] = "\a\b\f\n\r\t\v\\\""[simple - "abfnrtv\\\""];
+        el = 1;
+        i += 2;
+      } else if (e == 'x' || e == 'u' || e == 'U') {
+        size_t digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+        if (i + 2 + digits > n - 1)
+          return -1;
+        uint32_t v = 0;
+        for (size_t d = 0; d < digits; d++) {
+          int h = ascii_hexval(s[i + 2 + d]);
+          if (h < 0)
+            return -1;
+          v = v << 4 | (uint32_t)h;
+        }
+        if (e == 'x') {
+          enc[0] = (char)v;
+          el = 1;
+        } else {
+          if (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+            return -1;
+          el = utf8_encode(v, enc);
+        }
+        i += 2 + digits;
+      } else if (e >= '0' && e <= '7') {
+        if (i + 4 > n - 1)
+          return -1;
+        uint32_t v = 0;
+        for (size_t d = 1; d <= 3; d++) {
+          char oc = s[i + d];
+          if (oc < '0' || oc > '7')
+            return -1;
+          v = v * 8 + (uint32_t)(oc - '0');
+        }
+        if (v > 255)
+          return -1;
+        enc[0] = (char)v;
+        el = 1;
+        i += 4;
+      } else {
+        return -1;
+      }
+    }
+    if (o + el >= cap)
+      return -1;
+    memcpy(out + o, enc, el);
+    o += el;
+  }
+  out[o] = '\0';
+  *out_n = o;
+  return 0;
+}
+
+/* x/mod module.SplitPathVersion: the major-version suffix of p[0..n) (""
+ * when none) at p + *suffix; 0 when the suffix is malformed. */
+static int mod_split_major(const char *p, size_t n, size_t *suffix) {
+  *suffix = n;
+  size_t i = n;
+  if (n >= 9 && !memcmp(p, "gopkg.in/", 9)) {
+    if (n >= 18 && !memcmp(p + n - 9, "-unstable", 9))
+      i -= 9;
+    while (i > 0 && p[i - 1] >= '0' && p[i - 1] <= '9')
+      i--;
+    if (i <= 1 || p[i - 1] != 'v' || p[i - 2] != '.')
+      return 0;
+    size_t mn = n - (i - 2);
+    if (mn <= 2 || (p[i] == '0' && !(mn == 3)))
+      return 0;
+    *suffix = i - 2;
+    return 1;
+  }
+  int dot = 0;
+  while (i > 0 && ((p[i - 1] >= '0' && p[i - 1] <= '9') || p[i - 1] == '.')) {
+    dot |= p[i - 1] == '.';
+    i--;
+  }
+  if (i <= 1 || i == n || p[i - 1] != 'v' || p[i - 2] != '/')
+    return 1;
+  size_t mn = n - (i - 2);
+  if (dot || mn <= 2 || p[i] == '0' || (mn == 3 && p[i] == '1'))
+    return 0;
+  *suffix = i - 2;
+  return 1;
+}
+
+/* The "vN" of a major suffix ("/v2", ".v1", ".v2-unstable"): its length
+ * after the separator, without "-unstable". */
+static size_t mod_major_len(const char *m, size_t mn) {
+  if (mn >= 9 && m[0] == '.' && !memcmp(m + mn - 9, "-unstable", 9))
+    mn -= 9;
+  return mn ? mn - 1 : 0;
+}
+
+/* cmd/go modfetch isMajor (with canReplaceMismatchedVersionDueToBug): a
+ * go.mod declaring decl may be served for the requested path when their
+ * major versions agree. This is what `go mod download` itself accepts from
+ * version control, so that a fork keeping its original module path can be
+ * used in a replace directive. */
+static int mod_same_major(const char *decl, size_t dn, const char *want) {
+  size_t wn = strlen(want), ws, ds;
+  if (!mod_split_major(want, wn, &ws))
+    return 0;
+  if (ws == wn && dn >= 9 && !memcmp(decl, "gopkg.in/", 9))
+    return 1; /* canReplaceMismatchedVersionDueToBug, golang.org/issue/34254 */
+  if (!mod_split_major(decl, dn, &ds))
+    return 0;
+  const char *wm = want + ws, *dm = decl + ds;
+  size_t wml = wn - ws, dml = dn - ds;
+  if (wml == 0) {
+    size_t k = mod_major_len(dm, dml);
+    return dml == 0 ||
+           (k == 2 && dm[1] == 'v' && (dm[2] == '0' || dm[2] == '1'));
+  }
+  if (dml == 0)
+    return 0;
+  return wml == dml && !memcmp(wm + 1, dm + 1, wml - 1);
+}
+
+/* Room for any module path worth comparing (Go sets no limit). */
+#define MOD_PATH_CAP 1024
+
+int validate_mod(const char *body, size_t len, const char *module,
+                 struct reason *why) {
   if (len > VALIDATE_MOD_MAX)
     return reason_set(why, ERR_TOO_LARGE,
                       "upstream .mod is %zu bytes (limit %u)", len,
                       VALIDATE_MOD_MAX);
-  if (len && !body)
-    return reason_set(why, ERR_INVALID, "no .mod body");
+  if ((len && !body) || !module || !*module)
+    return reason_set(why, ERR_INVALID, "validate_mod: missing argument");
   const char *nul = len ? memchr(body, '\0', len) : NULL;
   if (nul)
     return reason_set(why, ERR_BAD_UPSTREAM_DATA,
                       "upstream .mod holds a NUL byte at offset %zu",
                       (size_t)(nul - body));
-  return 0;
+
+  struct modlex lx = {.s = body ? body : "", .n = len};
+  struct modscan ms = {0};
+  mod_read_token(&lx);
+  while (!lx.err && lx.tok.kind != MT_EOF) {
+    if (lx.tok.kind == '\n' || lx.tok.kind == MT_COMMENT)
+      mod_lex(&lx);
+    else
+      mod_stmt(&lx, &ms);
+  }
+  if (lx.err) {
+    size_t line = 1;
+    for (size_t i = 0; i < lx.err_pos && i < len; i++)
+      line += body[i] == '\n';
+    return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "upstream .mod for %s is not a go.mod file: line %zu: %s",
+                      module, line, lx.err);
+  }
+  if (!ms.count)
+    return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "upstream .mod for %s has no module line", module);
+  if (ms.problem)
+    return reason_set(why, ERR_BAD_UPSTREAM_DATA, "upstream .mod for %s: %s",
+                      module, ms.problem);
+
+  const char *t = body + ms.arg.start;
+  size_t tn = ms.arg.len;
+  char path[MOD_PATH_CAP + 1];
+  size_t pn = 0;
+  if (tn && t[0] == '"') {
+    if (mod_unquote(t, tn, path, sizeof path, &pn))
+      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                        "upstream .mod for %s: invalid quoted module path",
+                        module);
+  } else {
+    if (memchr(t, '"', tn) || memchr(t, '\'', tn) || memchr(t, '`', tn))
+      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                        "upstream .mod for %s: unquoted module path "
+                        "cannot contain a quote",
+                        module);
+    if (tn > MOD_PATH_CAP)
+      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                        "upstream .mod for %s: module path too long", module);
+    memcpy(path, t, tn);
+    path[tn] = '\0';
+    pn = tn;
+  }
+  if (pn == 0)
+    return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "upstream .mod for %s: missing module path", module);
+  if (strlen(path) == pn &&
+      (strcmp(path, module) == 0 || mod_same_major(path, pn, module)))
+    return 0;
+  char shown[SHOW_MAX];
+  return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                    "upstream .mod for %s declares module \"%s\"", module,
+                    show(shown, sizeof shown, path, pn));
 }
 
 /* ---- .info ---- */
@@ -989,7 +1492,85 @@ static void cc_free(struct collisions *cc) {
   arena_free(&cc->arena);
 }
 
-/* ---- .zip ---- */
+/* ---- .zip: limits read from the end of the file, before libzip ---- */
+
+static uint64_t le(const unsigned char *p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static int pread_full(int fd, void *buf, size_t n, uint64_t off) {
+  char *p = buf;
+  while (n) {
+    ssize_t got = pread(fd, p, n, (off_t)off);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return -1;
+    p += got;
+    n -= (size_t)got;
+    off += (uint64_t)got;
+  }
+  return 0;
+}
+
+#define EOCD_LEN 22
+#define EOCD64_LOC_LEN 20
+#define EOCD64_LEN 56
+/* Where libzip looks for the end-of-central-directory record: the record,
+ * a comment of up to 64 KiB and room for the zip64 locator. */
+#define EOCD_TAIL (65535 + EOCD_LEN + EOCD64_LOC_LEN)
+
+/* The most entries and the largest central directory that any end record
+ * libzip could pick claims. libzip reads the directory of every "PK\5\6"
+ * in the tail (and keeps the most consistent one), allocating for each
+ * entry, so every candidate counts, and so does the zip64 record that a
+ * locator in front of one points to. Candidates whose directory would not
+ * end before the record are refused by libzip before it allocates, so they
+ * are skipped: stray signature bytes in compressed data do not count. */
+static int directory_claims(int fd, uint64_t fsize, uint64_t *entries,
+                            uint64_t *cd_size) {
+  size_t tn = fsize < EOCD_TAIL ? (size_t)fsize : EOCD_TAIL;
+  uint64_t base = fsize - tn;
+  unsigned char *tail = malloc(tn ? tn : 1);
+  if (!tail)
+    return ERR_NOMEM;
+  if (pread_full(fd, tail, tn, base) != 0) {
+    free(tail);
+    return ERR_IO;
+  }
+  *entries = *cd_size = 0;
+  for (size_t i = 0; i + EOCD_LEN <= tn; i++) {
+    const unsigned char *e = tail + i;
+    if (memcmp(e, "PK\5\6", 4) != 0)
+      continue;
+    uint64_t at = base + i;
+    uint64_t n = le(e + 8, 2) > le(e + 10, 2) ? le(e + 8, 2) : le(e + 10, 2);
+    uint64_t size = le(e + 12, 4), off = le(e + 16, 4);
+    if (off <= at && size <= at - off) {
+      *entries = n > *entries ? n : *entries;
+      *cd_size = size > *cd_size ? size : *cd_size;
+    }
+    if (i < EOCD64_LOC_LEN || memcmp(e - EOCD64_LOC_LEN, "PK\6\7", 4) != 0)
+      continue;
+    uint64_t at64 = le(e - EOCD64_LOC_LEN + 8, 8);
+    unsigned char r[EOCD64_LEN];
+    if (at64 > at || at - at64 < EOCD64_LEN ||
+        pread_full(fd, r, sizeof r, at64) != 0 || memcmp(r, "PK\6\6", 4) != 0)
+      continue;
+    n = le(r + 24, 8) > le(r + 32, 8) ? le(r + 24, 8) : le(r + 32, 8);
+    size = le(r + 40, 8);
+    off = le(r + 48, 8);
+    if (off <= at && size <= at - off) {
+      *entries = n > *entries ? n : *entries;
+      *cd_size = size > *cd_size ? size : *cd_size;
+    }
+  }
+  free(tail);
+  return 0;
+}
 
 static int zip_open_error(int zerr, struct reason *why) {
   zip_error_t ze;
@@ -1002,6 +1583,179 @@ static int zip_open_error(int zerr, struct reason *why) {
   zip_error_fini(&ze);
   return code;
 }
+
+int validate_zip_open(const char *zip_path, struct zip **out,
+                      struct reason *why) {
+  *out = NULL;
+  int rc = 0;
+  struct stat sb;
+  int fd = open(zip_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return reason_set(why, ERR_IO, "cannot open spooled zip: %s",
+                      strerror(errno));
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    rc = reason_set(why, ERR_IO, "spooled zip is not a regular file");
+    goto out;
+  }
+  /* libzip takes an empty file for an empty archive; Go does not. */
+  if (sb.st_size == 0) {
+    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA, "upstream zip is empty");
+    goto out;
+  }
+  if ((uint64_t)sb.st_size > VALIDATE_ZIP_MAX) {
+    rc = reason_set(why, ERR_TOO_LARGE, "upstream zip is %lld bytes (limit %u)",
+                    (long long)sb.st_size, VALIDATE_ZIP_MAX);
+    goto out;
+  }
+  uint64_t entries, cd_size;
+  rc = directory_claims(fd, (uint64_t)sb.st_size, &entries, &cd_size);
+  if (rc) {
+    reason_set(why, rc, "cannot read the spooled zip's end");
+    goto out;
+  }
+  if (entries > VALIDATE_ZIP_ENTRIES_MAX) {
+    rc = reason_set(why, ERR_TOO_LARGE,
+                    "upstream zip has %llu entries (limit %u)",
+                    (unsigned long long)entries, VALIDATE_ZIP_ENTRIES_MAX);
+    goto out;
+  }
+  if (cd_size > VALIDATE_ZIP_CDIR_MAX) {
+    rc = reason_set(why, ERR_TOO_LARGE,
+                    "upstream zip's central directory is %llu bytes "
+                    "(limit %u)",
+                    (unsigned long long)cd_size, VALIDATE_ZIP_CDIR_MAX);
+    goto out;
+  }
+  /* zip_fdopen works on a dup and leaves fd open when it fails. */
+  int zerr = 0;
+  zip_t *za = zip_fdopen(fd, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+  if (!za && zerr == ZIP_ER_EXISTS) {
+    /* CHECKCONS refuses any repeated name, but only after its consistency
+     * checks passed. Go allows a repeated directory entry, so read the
+     * names without it and let cc_check refuse repeated files. */
+    za = zip_fdopen(fd, ZIP_RDONLY, &zerr);
+  }
+  if (!za) {
+    rc = zip_open_error(zerr, why);
+    goto out;
+  }
+  fd = -1; /* closed by zip_fdopen on success */
+  /* Already bounded above; checked again so no caller depends on how
+   * libzip picked its record. */
+  zip_int64_t count = zip_get_num_entries(za, 0);
+  if (count < 0 || (uint64_t)count > VALIDATE_ZIP_ENTRIES_MAX) {
+    zip_discard(za);
+    rc = reason_set(why, ERR_TOO_LARGE,
+                    "upstream zip has %lld entries (limit %u)",
+                    (long long)count, VALIDATE_ZIP_ENTRIES_MAX);
+    goto out;
+  }
+  *out = za;
+out:
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
+/* ---- .zip: reading entries ---- */
+
+/* An entry name as reasons show it: without "<module>@<version>/" (module
+ * paths hold no '@'), so the part that differs fits. */
+static const char *entry_shown(const char *name, char *out, size_t cap) {
+  const char *at = strchr(name, '@');
+  const char *slash = at ? strchr(at, '/') : NULL;
+  const char *rel = slash && slash[1] ? slash + 1 : name;
+  return show(out, cap, rel, strlen(rel));
+}
+
+static int zip_read_error(zip_error_t *ze, const char *shown,
+                          struct reason *why) {
+  switch (zip_error_code_zip(ze)) {
+  case ZIP_ER_CRC:
+    return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "zip entry \"%s\": CRC-32 mismatch", shown);
+  case ZIP_ER_MEMORY:
+    return reason_set(why, ERR_NOMEM, "out of memory reading zip entry \"%s\"",
+                      shown);
+  case ZIP_ER_READ:
+  case ZIP_ER_SEEK:
+  case ZIP_ER_OPEN:
+    /* Our spool file failed, not the upstream. */
+    return reason_set(why, ERR_IO, "reading spooled zip entry \"%s\": %s",
+                      shown, zip_error_strerror(ze));
+  default:
+    return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "zip entry \"%s\" is corrupt: %s", shown,
+                      zip_error_strerror(ze));
+  }
+}
+
+/* libzip (1.7) checks neither size on its own: it inflates a deflated
+ * entry to its end whatever the headers declare, and stops a stored one
+ * only when the data is done. So the declared size is enforced here, by
+ * never asking for more than one byte past it. */
+int validate_zip_read(struct zip *za, uint64_t index, uint64_t *budget,
+                      validate_sink_fn sink, void *arg, struct reason *why) {
+  char shown[SHOW_MAX];
+  zip_stat_t st;
+  zip_stat_init(&st);
+  if (zip_stat_index(za, index, ZIP_FL_ENC_RAW, &st) != 0 || !st.name ||
+      !(st.valid & ZIP_STAT_SIZE))
+    return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "upstream zip: cannot read entry %llu: %s",
+                      (unsigned long long)index, zip_strerror(za));
+  entry_shown(st.name, shown, sizeof shown);
+  if (st.size > *budget)
+    return reason_set(why, ERR_TOO_LARGE,
+                      "zip entry \"%s\": total uncompressed size of module "
+                      "contents too large (limit %u bytes)",
+                      shown, VALIDATE_UNZIP_MAX);
+  zip_file_t *zf = zip_fopen_index(za, index, 0);
+  if (!zf)
+    return zip_read_error(zip_get_error(za), shown, why);
+  unsigned char chunk[16384];
+  uint64_t got = 0;
+  int rc = 0;
+  for (;;) {
+    uint64_t left = st.size - got;
+    size_t ask = left >= sizeof chunk ? sizeof chunk : (size_t)left + 1;
+    zip_int64_t n = zip_fread(zf, chunk, ask);
+    if (n < 0) {
+      zip_error_t *ze = zip_file_get_error(zf);
+      /* libzip notices a short Stored entry itself, at its end. */
+      if (zip_error_code_zip(ze) != ZIP_ER_INCONS || got >= st.size)
+        rc = zip_read_error(ze, shown, why);
+      break;
+    }
+    if (n == 0)
+      break; /* the end: libzip has compared the CRC-32 */
+    if ((uint64_t)n > left) {
+      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "zip entry \"%s\" inflates past its declared size of "
+                      "%llu bytes",
+                      shown, (unsigned long long)st.size);
+      break;
+    }
+    got += (uint64_t)n;
+    if (sink && (rc = sink(arg, chunk, (size_t)n)) != 0) {
+      if (!why || !why->text[0])
+        reason_set(why, rc, "zip entry \"%s\": %s", shown, err_str(rc));
+      break;
+    }
+  }
+  if (!rc && got < st.size)
+    rc =
+        reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                   "zip entry \"%s\" holds %llu bytes, fewer than its "
+                   "declared %llu",
+                   shown, (unsigned long long)got, (unsigned long long)st.size);
+  zip_fclose(zf);
+  if (!rc)
+    *budget -= got;
+  return rc;
+}
+
+/* ---- .zip ---- */
 
 /* Everything checkZip and the go command check of one entry, given its
  * stat. Returns 0 or an error with why naming the entry. */
@@ -1100,44 +1854,11 @@ int validate_zip(const char *zip_path, const char *module, const char *version,
     return reason_set(why, ERR_NOMEM, "out of memory");
   snprintf(prefix, plen + 1, "%s@%s/", module, version);
 
-  int rc = 0;
   zip_t *za = NULL;
   struct collisions cc = {0};
-  struct stat sb;
-  int fd = open(zip_path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    rc =
-        reason_set(why, ERR_IO, "cannot open spooled zip: %s", strerror(errno));
+  int rc = validate_zip_open(zip_path, &za, why);
+  if (rc)
     goto out;
-  }
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    rc = reason_set(why, ERR_IO, "spooled zip is not a regular file");
-    goto out;
-  }
-  /* libzip takes an empty file for an empty archive; Go does not. */
-  if (sb.st_size == 0) {
-    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA, "upstream zip is empty");
-    goto out;
-  }
-  if ((uint64_t)sb.st_size > VALIDATE_ZIP_MAX) {
-    rc = reason_set(why, ERR_TOO_LARGE, "upstream zip is %lld bytes (limit %u)",
-                    (long long)sb.st_size, VALIDATE_ZIP_MAX);
-    goto out;
-  }
-  /* zip_fdopen works on a dup and leaves fd open when it fails. */
-  int zerr = 0;
-  za = zip_fdopen(fd, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
-  if (!za && zerr == ZIP_ER_EXISTS) {
-    /* CHECKCONS refuses any repeated name, but only after its consistency
-     * checks passed. Go allows a repeated directory entry, so read the
-     * names without it and let cc_check refuse repeated files. */
-    za = zip_fdopen(fd, ZIP_RDONLY, &zerr);
-  }
-  if (!za) {
-    rc = zip_open_error(zerr, why);
-    goto out;
-  }
-  fd = -1; /* closed by zip_fdopen on success */
 
   zip_int64_t count = zip_get_num_entries(za, 0);
   uint64_t total = 0;
@@ -1160,12 +1881,20 @@ int validate_zip(const char *zip_path, const char *module, const char *version,
     if (rc)
       goto out;
   }
+  cc_free(&cc);
+  /* Contents last, so a bad name costs no inflating. What the go command
+   * reads (HashZip, Unzip) fails on a lying size or CRC-32: never keep such
+   * a zip, whether or not a checksum database is asked. */
+  uint64_t budget = VALIDATE_UNZIP_MAX;
+  for (zip_int64_t i = 0; i < count; i++) {
+    rc = validate_zip_read(za, (zip_uint64_t)i, &budget, NULL, NULL, why);
+    if (rc)
+      goto out;
+  }
 out:
   cc_free(&cc);
   if (za)
     zip_discard(za);
-  if (fd >= 0)
-    close(fd);
   free(prefix);
   return rc;
 }

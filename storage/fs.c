@@ -1,8 +1,11 @@
 /* The local-disk backend. Keys map to files under the root, so the tree is a
  * valid GOPROXY=file:// layout. Writes go to a temp file in the same
- * directory, are fsync'd and renamed into place: a reader sees the old file or
- * the whole new one, and a crash leaves only a temp file that is never
- * served (temp names start with '.' and are skipped by list). */
+ * directory, are fsync'd and renamed into place, and the directory is
+ * fsync'd after the rename: a reader sees the old file or the whole new one,
+ * a crash leaves only a temp file that is never served (temp names start
+ * with '.' and are skipped by list), and a power loss after a put returned
+ * cannot lose what it stored. Files are 0640 and directories 0750: cached
+ * private modules are not for every local user. */
 #include "storage.h"
 
 #include "core/config.h"
@@ -20,6 +23,8 @@
 #include <unistd.h>
 
 #define CHUNK (64 * 1024)
+#define FILE_MODE 0640
+#define DIR_MODE 0750
 
 struct fs_storage {
   struct storage base;
@@ -63,19 +68,43 @@ static int path_for(struct fs_storage *fs, const char *key, char *out,
   return 0;
 }
 
+/* Flushes directory dir's entries (a rename or mkdir in it) to disk. */
+static int sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return ERR_STORAGE;
+  int rc = fsync(fd) ? ERR_STORAGE : 0;
+  close(fd);
+  return rc;
+}
+
+/* Creates one directory; a new one is made durable in its parent, or a
+ * file later renamed into it could vanish with it on a power loss. */
+static int make_dir(char *path) {
+  if (mkdir(path, DIR_MODE))
+    return errno == EEXIST ? 0 : ERR_STORAGE;
+  char *slash = strrchr(path, '/');
+  if (!slash)
+    return sync_dir(".");
+  if (slash == path)
+    return sync_dir("/");
+  *slash = '\0';
+  int rc = sync_dir(path);
+  *slash = '/';
+  return rc;
+}
+
 static int mkdirs(char *path) {
   for (char *p = path + 1; *p; p++) {
     if (*p != '/')
       continue;
     *p = '\0';
-    int rc = mkdir(path, 0755);
+    int rc = make_dir(path);
     *p = '/';
-    if (rc && errno != EEXIST)
-      return ERR_STORAGE;
+    if (rc)
+      return rc;
   }
-  if (mkdir(path, 0755) && errno != EEXIST)
-    return ERR_STORAGE;
-  return 0;
+  return make_dir(path);
 }
 
 static int fs_open(const struct config *c, struct storage **out,
@@ -200,7 +229,8 @@ static int fs_put(struct storage *s, const char *key, blob_source_fn src,
                    path, slash + 1);
   if (n < 0 || (size_t)n >= sizeof tmp)
     return ERR_INVALID;
-  int fd = mkstemp(tmp);
+  /* Close-on-exec: the VCS fetcher runs git and go while blobs are stored. */
+  int fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0)
     return ERR_STORAGE;
   char *chunk = malloc(CHUNK);
@@ -230,7 +260,7 @@ static int fs_put(struct storage *s, const char *key, blob_source_fn src,
     rc = ERR_IO;
     goto fail;
   }
-  if (fchmod(fd, 0644) || fsync(fd)) {
+  if (fchmod(fd, FILE_MODE) || fsync(fd)) {
     rc = ERR_STORAGE;
     goto fail;
   }
@@ -245,7 +275,14 @@ static int fs_put(struct storage *s, const char *key, blob_source_fn src,
     goto fail;
   }
   free(chunk);
-  return 0;
+  /* The file is in place; only its directory entry may still be in memory.
+   * Failing here tells the caller the blob is not yet safe to rely on. */
+  *slash = '\0';
+  rc = sync_dir(path);
+  *slash = '/';
+  if (rc)
+    log_warn("fs: storing %s: fsync of its directory failed", key);
+  return rc;
 fail:
   free(chunk);
   if (fd >= 0)

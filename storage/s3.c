@@ -3,7 +3,9 @@
  * Each thread keeps its own curl handle (a thread-specific key), so
  * connections are reused without locks. Idempotent requests are retried
  * with exponential backoff and jitter on 5xx and connection errors, but never
- * once bytes have been handed to the caller's sink. */
+ * once bytes have been handed to the caller's sink. A ranged GET hands on
+ * only an answer that carries exactly the bytes asked for, and all of them
+ * or an error: the caller has promised them to a client already. */
 #include "storage.h"
 
 #include "core/buf.h"
@@ -82,14 +84,37 @@ struct call {
   void *sink_arg;
   struct buf *out; /* ... or here */
   int head;
+  const struct range *want; /* a ranged GET: exactly these bytes, or none */
   /* results */
   long status;
-  int checked;
+  int checked; /* the answer was found to carry what want asks */
+  int refused; /* ... or not: the transfer was stopped before any byte */
   int sink_rc;
   uint64_t delivered;
   char etag[128];
+  int has_length, has_crange;
+  uint64_t length;       /* Content-Length */
+  uint64_t crange_first; /* Content-Range: bytes first-last/... */
+  uint64_t crange_last;
   struct buf err;
 };
+
+/* Whether the answer to a ranged GET carries exactly the bytes asked for:
+ * a 206 whose Content-Range names the same first and last byte (and whose
+ * Content-Length, if any, agrees), or a 200 for a range that starts at 0
+ * whose Content-Length is the range's length, which is then the whole
+ * blob. Anything else (a store that ignores Range and sends the whole
+ * blob, another range) would put bytes the client was not promised on its
+ * connection. */
+static int range_answered(const struct call *c) {
+  const struct range *w = c->want;
+  uint64_t last = w->start + w->len - 1;
+  if (c->status == 206)
+    return c->has_crange && c->crange_first == w->start &&
+           c->crange_last == last && (!c->has_length || c->length == w->len);
+  return c->status == 200 && w->start == 0 && c->has_length &&
+         c->length == w->len;
+}
 
 static size_t on_write(char *p, size_t size, size_t n, void *arg) {
   struct call *c = arg;
@@ -98,6 +123,17 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg) {
     if (c->err.len < S3_ERRBODY_MAX)
       buf_append(&c->err, p, len < S3_ERRBODY_MAX ? len : S3_ERRBODY_MAX);
     return len;
+  }
+  if (c->want && !c->checked) {
+    if (!range_answered(c)) {
+      c->refused = 1;
+      return 0; /* stops the transfer: nothing reaches the sink */
+    }
+    c->checked = 1;
+  }
+  if (c->want && len > c->want->len - c->delivered) {
+    c->refused = 1; /* longer than its own headers said */
+    return 0;
   }
   if (c->sink) {
     c->sink_rc = c->sink(c->sink_arg, p, len);
@@ -112,16 +148,60 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg) {
   return len;
 }
 
-/* Parses the status line and ETag as they arrive, so on_write knows where a
- * body belongs before the first byte of it. */
+/* Digits at *p, after optional blanks, as a uint64: 0 with *p moved past
+ * them, or -1 (none, or too many). */
+static int header_u64(const char **p, const char *end, uint64_t *out) {
+  const char *s = *p;
+  while (s < end && (*s == ' ' || *s == '\t'))
+    s++;
+  uint64_t v = 0;
+  const char *d = s;
+  for (; s < end && *s >= '0' && *s <= '9'; s++) {
+    if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+      return -1;
+    v = v * 10 + (uint64_t)(*s - '0');
+  }
+  if (s == d)
+    return -1;
+  *p = s;
+  *out = v;
+  return 0;
+}
+
+/* The value of a Content-Range header, "bytes first-last/total" where total
+ * may be a star: 1 with the two positions, 0 for anything else. */
+static int content_range(const char *v, const char *end, uint64_t *first,
+                         uint64_t *last) {
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  if (end - v < 6 || strncasecmp(v, "bytes ", 6) != 0)
+    return 0;
+  v += 6;
+  if (header_u64(&v, end, first) || v >= end || *v++ != '-' ||
+      header_u64(&v, end, last) || v >= end || *v != '/')
+    return 0;
+  return 1;
+}
+
+/* Parses the status line, ETag, Content-Length and Content-Range as they
+ * arrive, so on_write knows where a body belongs, and whether it is the one
+ * asked for, before the first byte of it. */
 static size_t on_header(char *p, size_t size, size_t n, void *arg) {
   struct call *c = arg;
   size_t len = size * n;
+  const char *end = p + len;
   if (len > 9 && !memcmp(p, "HTTP/", 5)) {
     const char *sp = memchr(p, ' ', len);
     if (sp)
       c->status = strtol(sp + 1, NULL, 10);
     c->etag[0] = '\0';
+    c->has_length = c->has_crange = 0;
+  } else if (len > 15 && !strncasecmp(p, "Content-Length:", 15)) {
+    const char *v = p + 15;
+    c->has_length = header_u64(&v, end, &c->length) == 0;
+  } else if (len > 14 && !strncasecmp(p, "Content-Range:", 14)) {
+    c->has_crange =
+        content_range(p + 14, end, &c->crange_first, &c->crange_last);
   } else if (len > 5 && !strncasecmp(p, "ETag:", 5)) {
     const char *v = p + 5;
     size_t vl = len - 5;
@@ -242,6 +322,8 @@ static int perform_once(struct s3_storage *s3, struct call *c, int *transport,
   c->status = 0;
   c->sent = 0;
   c->sink_rc = 0;
+  c->checked = c->refused = 0;
+  c->has_length = c->has_crange = 0;
   c->etag[0] = '\0';
   buf_reset(&c->err);
   if (c->out)
@@ -284,6 +366,12 @@ static int perform_once(struct s3_storage *s3, struct call *c, int *transport,
   *transport = 0;
   if (c->sink_rc)
     return c->sink_rc;
+  if (c->refused)
+    return reason_set(why, ERR_STORAGE,
+                      "s3 GET %.200s: answered %ld, not exactly the bytes "
+                      "%llu-%llu asked for (does the store ignore Range?)",
+                      c->key, c->status, (unsigned long long)c->want->start,
+                      (unsigned long long)(c->want->start + c->want->len - 1));
   if (cc != CURLE_OK) {
     *transport = 1;
     return reason_set(why, ERR_STORAGE, "s3 %s unreachable: %s", s3->base_url,
@@ -497,7 +585,8 @@ static int s3_get(struct storage *s, const char *key, const struct range *r,
                   blob_sink_fn sink, void *arg) {
   struct s3_storage *s3 = s3_of(s);
   char range[80];
-  struct call c = {.method = "GET", .key = key, .sink = sink, .sink_arg = arg};
+  struct call c = {
+      .method = "GET", .key = key, .sink = sink, .sink_arg = arg, .want = r};
   if (r) {
     if (r->len == 0)
       return 0;
@@ -508,9 +597,13 @@ static int s3_get(struct storage *s, const char *key, const struct range *r,
   }
   struct reason why = {{0}};
   int rc = perform(s3, &c, 1, &why);
-  if (!rc && r && c.status != 206)
-    rc = reason_set(&why, ERR_STORAGE, "s3 GET %s: range ignored (%ld)", key,
-                    c.status);
+  /* Every byte asked for, or an error: a body that ended early (a chunked
+   * one curl cannot check) must not pass for a whole one. */
+  if (!rc && r && c.delivered != r->len)
+    rc =
+        reason_set(&why, ERR_STORAGE,
+                   "s3 GET %s: %llu of %llu bytes, then the answer ended", key,
+                   (unsigned long long)c.delivered, (unsigned long long)r->len);
   if (rc && rc != ERR_NOT_FOUND && rc != c.sink_rc)
     log_warn("%s", reason_text(&why, rc));
   if (rc && rc == c.sink_rc)

@@ -45,8 +45,10 @@ struct storage_ops {
   /* 0 and *out filled, ERR_NOT_FOUND, or ERR_STORAGE. */
   int (*stat)(struct storage *, const char *key, struct blob_stat *out);
   /* Streams the blob (or the range, when r is non-NULL) into sink in chunks;
-   * never holds the whole blob. ERR_NOT_FOUND, ERR_STORAGE, or the sink's
-   * non-zero return. */
+   * never holds the whole blob. With r, 0 means exactly r->len bytes of that
+   * range reached sink, and never a byte more (a store that answers with
+   * other bytes is an ERR_STORAGE before the first). ERR_NOT_FOUND,
+   * ERR_STORAGE, or the sink's non-zero return. */
   int (*get)(struct storage *, const char *key, const struct range *r,
              blob_sink_fn sink, void *arg);
   /* Stores exactly size bytes read from src, atomically: readers see the old

@@ -1,8 +1,12 @@
 /* libFuzzer target for server/validate.c: every input is tried as an
  * upstream .info (exact and query), as a .mod, and, written to a memfd, as a
- * zip for example.com/m@v1.0.0. Any crash, sanitizer report or leak is a bug;
- * rejections are expected. Seeds: corpus/validate/, words: validate.dict. */
+ * zip for example.com/m@v1.0.0, which server/hash1.c must then hash if
+ * validate_zip accepted it (both read entries through validate_zip_read).
+ * Any crash, sanitizer report or leak is a bug; rejections are expected.
+ * Seeds: corpus/validate/ (hostile zips: bomb_*, lying sizes, crc_*,
+ * too_many_entries), words: validate.dict. */
 #include "core/err.h"
+#include "server/hash1.h"
 #include "server/validate.h"
 
 #include <stdint.h>
@@ -68,9 +72,12 @@ static void fuzz_info(const char *body, size_t size) {
 
 static void fuzz_mod(const char *body, size_t size) {
   struct reason why = {{0}};
-  int rc = validate_mod(body, size, &why);
+  int rc = validate_mod(body, size, "example.com/m", &why);
   int has_nul = size && memchr(body, '\0', size) != NULL;
-  if (rc != (has_nul ? ERR_BAD_UPSTREAM_DATA : 0))
+  if (rc != 0 && rc != ERR_BAD_UPSTREAM_DATA)
+    abort();
+  /* Whatever passes holds no NUL and declares a module. */
+  if (rc == 0 && (has_nul || !memmem(body, size, "module", 6)))
     abort();
   check_reason(rc, &why);
 }
@@ -86,6 +93,16 @@ static void fuzz_zip(const uint8_t *data, size_t size) {
       rc != ERR_NOMEM)
     abort();
   check_reason(rc, &why);
+  if (rc != 0)
+    return;
+  /* What validate_zip read whole, hash1_zip reads the same way. */
+  char h1[HASH1_LEN];
+  struct reason hwhy = {{0}};
+  int hrc = hash1_zip(path, h1, &hwhy);
+  if (hrc == ERR_NOMEM)
+    return;
+  if (hrc != 0 || strncmp(h1, "h1:", 3) != 0 || strlen(h1) != HASH1_LEN - 1)
+    abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -5,9 +5,10 @@ set -eu
 build=$1
 secs=$2
 here=$(cd "$(dirname "$0")" && pwd)
-targets="modpath validate config s3_xml request auth_header auth_rules"
 n=0
-for t in $targets; do
+for src in "$here"/fuzz_*.c; do
+  t=${src##*/fuzz_}
+  t=${t%.c}
   work=$(mktemp -d)
   cp -r "$here/corpus/$t/." "$work/"
   dict=""

@@ -248,10 +248,10 @@ def test_storage_layout(t):
     assert_same_sums(t, got, "GOPROXY=file://<gomirror storage>")
 
 
-def sumdb_setup(t, faults=None):
+def sumdb_setup(t, faults=None, **keys):
     sdb = t.start_sumdb(name=SUMDB_NAME)
     up = t.start_upstream(faults=faults)
-    gm = t.start_gomirror(upstream=up, sumdb=f"{SUMDB_NAME}={sdb.url}")
+    gm = t.start_gomirror(upstream=up, sumdb=f"{SUMDB_NAME}={sdb.url}", **keys)
     # GOSUMDB without a URL: the go command must find it through the proxy.
     env = t.go_env(gm.url, gosumdb=sdb.key, GONOSUMDB=None, GOPRIVATE=None,
                    GOINSECURE=None)
@@ -300,10 +300,13 @@ def tampered_zip(t, module, version):
 
 
 def test_sumdb_tampered_zip(t):
-    """Wrong zip bytes from the upstream: the go command refuses them."""
+    """Wrong zip bytes from the upstream: gomirror refuses them itself (502,
+    one line naming the mismatch, nothing stored), and so does the go
+    command."""
     m, v = "example.com/hello", "v1.0.0"
     bad = tampered_zip(t, m, v)
-    faults = {f"/{escape(m)}/@v/{escape(v)}.zip": {"body_file": bad}}
+    zpath = f"/{escape(m)}/@v/{escape(v)}.zip"
+    faults = {zpath: {"body_file": bad}}
     sdb, up, gm, env = sumdb_setup(t, faults=faults)
     r = run_go(["mod", "download", "-json", f"{m}@{v}"], env, check=False)
     check(not r.ok, f"go mod download of a tampered zip succeeded:\n{r}")
@@ -314,6 +317,16 @@ def test_sumdb_tampered_zip(t):
     check(not os.path.exists(zip_in_cache), f"tampered zip landed in the module cache: {zip_in_cache}")
     check(os.path.exists(os.path.join(env["GOMODCACHE"], f"{m}@{v}")) is False,
           "tampered module was extracted into the module cache")
+    # What gomirror itself answered and kept.
+    check(zpath in up.paths(), f"gomirror never fetched the zip: {up.paths()}")
+    zr = gm.get(zpath)
+    eq(zr.status, 502, f"gomirror's status for the tampered zip ({zr.text[:200]!r})")
+    eq(zr.headers.get("Content-Type"), "text/plain; charset=utf-8", "error content type")
+    check(zr.text.count("\n") == 1 and "checksum mismatch" in zr.text and SUMDB_NAME in zr.text,
+          f"reason for the tampered zip: {zr.text!r}")
+    keys = gm.stored_keys()
+    check(not any(k.endswith(".zip") for k in keys), f"a zip was stored: {keys}")
+    check(f"{escape(m)}/@v/{escape(v)}.mod" in keys, f"the good .mod was not kept: {keys}")
 
 
 def test_sumdb_tampered_zip_not_cached(t):
@@ -324,7 +337,8 @@ def test_sumdb_tampered_zip_not_cached(t):
     m, v = "example.com/hello", "v1.0.0"
     bad = tampered_zip(t, m, v)
     zpath = f"/{escape(m)}/@v/{escape(v)}.zip"
-    sdb, up, gm, env = sumdb_setup(t, faults={zpath: {"body_file": bad}})
+    # negative_ttl=0: no refusal is remembered, so the next request refetches.
+    sdb, up, gm, env = sumdb_setup(t, faults={zpath: {"body_file": bad}}, negative_ttl=0)
     r = run_go(["mod", "download", "-json", f"{m}@{v}"], env, check=False)
     check(not r.ok, f"go mod download of a tampered zip succeeded:\n{r}")
     up.set_faults({})
@@ -334,6 +348,48 @@ def test_sumdb_tampered_zip_not_cached(t):
     check(r.ok, f"after the upstream was fixed, gomirror still serves a zip that fails "
                 f"verification (upstream asked for {zpath} {fetched} time(s)):\n{r}")
     assert_same_sums(t, {(m, v): r.json_stream()[0]}, "after the upstream was fixed")
+
+
+def fork_layout(t, orig, fork, v):
+    """A static layout holding fork@v: orig@v's files under the fork's path,
+    with orig's go.mod (module line included) kept as it is, as when a fork
+    keeps its module path."""
+    root = t.mkdtemp("forklayout")
+    src = os.path.join(t.fx["upstream"], escape(orig), "@v", escape(v))
+    dst_dir = os.path.join(root, escape(fork), "@v")
+    os.makedirs(dst_dir)
+    shutil.copy(src + ".info", os.path.join(dst_dir, v + ".info"))
+    shutil.copy(src + ".mod", os.path.join(dst_dir, v + ".mod"))
+    with open(os.path.join(dst_dir, "list"), "w") as f:
+        f.write(v + "\n")
+    with zipfile.ZipFile(src + ".zip") as zin, \
+            zipfile.ZipFile(os.path.join(dst_dir, v + ".zip"), "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            name = f"{fork}@{v}/" + info.filename.split("/", 2)[-1] \
+                if info.filename.startswith(f"{orig}@{v}/") else info.filename
+            zout.writestr(name, zin.read(info))
+    return root
+
+
+def test_fork_in_a_replace_directive(t):
+    """A fork that kept its original module line (example.com/fork@v1.0.0
+    whose go.mod says `module example.com/hello`) is served: the go command
+    fetches its .mod through the proxy and accepts it in a replace
+    directive, so validate_mod must not refuse it."""
+    fork, v = "example.com/fork", "v1.0.0"
+    up = t.start_upstream(root=fork_layout(t, "example.com/hello", fork, v))
+    gm = t.start_gomirror(upstream=up)
+    d = t.scratch_module("example.com/usesfork", {"main.go": (
+        'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/hello"\n)\n\n'
+        'func main() { fmt.Println(hello.Hello()) }\n')})
+    with open(os.path.join(d, "go.mod"), "a") as f:
+        f.write(f"\nrequire example.com/hello {v}\n\nreplace example.com/hello => {fork} {v}\n")
+    env = t.go_env(gm.url)
+    run_go(["build", "-o", "app", "."], env, cwd=d)
+    check(f"/{fork}/@v/{v}.mod" in up.paths(), f"the fork's .mod was not fetched: {up.paths()}")
+    r = gm.get(f"/{fork}/@v/{v}.mod")
+    eq((r.status, r.text.splitlines()[:1]), (200, ["module example.com/hello"]),
+       "the fork's .mod through gomirror")
 
 
 if __name__ == "__main__":

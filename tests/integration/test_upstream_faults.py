@@ -145,17 +145,34 @@ def test_pipe_falls_through_on_any_error(t):
 
 
 def test_redirects_are_followed(t):
-    """An upstream that redirects (to a CDN, a pre-signed URL) is followed."""
+    """An upstream that redirects to a path on its own host (its blob store,
+    a pre-signed URL) is followed; redirects elsewhere are refused
+    (test_hostile_upstream.py)."""
     v = versions(t)[0]
-    real = t.start_upstream()
-    up = t.start_upstream(faults={f"/{MOD}/@v/{v}.zip": {
-        "location": f"{real.url}/{MOD}/@v/{v}.zip"}})
+    real_zip = os.path.join(t.fx["upstream"], MOD, "@v", v + ".zip")
+    up = t.start_upstream(faults={
+        f"/{MOD}/@v/{v}.zip": {"location": f"/blobs/hello-{v}.zip?sig=x"},
+        f"/blobs/hello-{v}.zip": {"location": "/blobs/final.zip"},
+        "/blobs/final.zip": {"body_file": real_zip, "content_type": "application/zip"}})
     gm = t.start_gomirror(upstream=up)
     r = gm.get(f"/{MOD}/@v/{v}.zip")
     eq(r.status, 200, f"status ({r.text[:100]!r})")
-    with open(os.path.join(t.fx["upstream"], MOD, "@v", v + ".zip"), "rb") as f:
-        eq(r.body, f.read(), "zip bytes through the redirect")
-    check(f"/{MOD}/@v/{v}.zip" in real.paths(), "redirect target not asked")
+    with open(real_zip, "rb") as f:
+        eq(r.body, f.read(), "zip bytes through the redirects")
+    check("/blobs/final.zip" in up.paths(), f"redirect target not asked: {up.paths()}")
+
+
+def test_mod_without_module_line_is_502(t):
+    """A .mod the go command would refuse (no module line, or one naming a
+    module of another major version) is a 502 and never stored."""
+    for body, want in (
+            ("<html><body>Please log in to the hotel Wi-Fi</body></html>\n",
+             "no module line"),
+            ('{"Version":"v1.0.0"}\n', "no module line"),
+            ("module example.com/hello/v3\n", 'declares module "example.com/hello/v3"'),
+            ("module example.com/hello /* c */\n", "not a go.mod file")):
+        fault_case(t, ".mod", {"body": body, "content_type": "text/plain; charset=utf-8"},
+                   502, want)
 
 
 def test_off(t):
@@ -170,6 +187,50 @@ def test_negative_cache(t):
         eq(gm.get("/example.com/nosuchmodule/@v/list").status, 404, "status")
     n = sum(1 for p in up.paths() if p == "/example.com/nosuchmodule/@v/list")
     eq(n, 1, "upstream requests for a cached 404")
+
+
+def test_comma_falls_through_on_410(t):
+    """410 means "does not exist" just as 404 does: after ',' the next
+    upstream answers (PROTOCOL.md A.3)."""
+    v = versions(t)[0]
+    info = f"/{MOD}/@v/{v}.info"
+    good = t.start_upstream()
+    gone = t.start_upstream(faults={info: {"status": 410, "body": "gone\n"}})
+    gm = t.start_gomirror(upstream=f"{gone.url},{good.url}", negative_ttl=0)
+    r = gm.get(f"/{MOD}/@v/{v}.zip")
+    eq(r.status, 200, f"',' after a 410 ({r.text[:120]!r})")
+    check(info in gone.paths(), "first upstream was not asked")
+    check(info in good.paths(), "second upstream was not asked after a 410")
+
+
+def test_negative_cache_keeps_410(t):
+    """A cached 410 is answered as 410 (the client may move on), from the
+    cache, with the upstream's reason."""
+    v = versions(t)[0]
+    info = f"/{MOD}/@v/{v}.info"
+    up = t.start_upstream(faults={info: {"status": 410, "body": "gone: retracted\n"}})
+    gm = t.start_gomirror(upstream=up, negative_ttl=60)
+    for _ in range(3):
+        one_line_reason(gm.get(info), 410, "retracted")
+    eq(up.paths().count(info), 1, "upstream requests for a cached 410")
+    eq(stored_files(gm), [], "storage")
+
+
+def test_negative_cache_ttl_bounds(t):
+    """negative_ttl=4: a 404 is still cached 2 s later (lower bound) and
+    asked again once 4 s have passed (upper bound)."""
+    import time
+    path = "/example.com/nosuchmodule/@v/list"
+    up = t.start_upstream()
+    gm = t.start_gomirror(upstream=up, negative_ttl=4)
+    t0 = time.time()
+    eq(gm.get(path).status, 404, "first status")
+    time.sleep(max(0.0, t0 + 2.0 - time.time()))
+    eq(gm.get(path).status, 404, "status at 2 s")
+    eq(up.paths().count(path), 1, "upstream requests within the TTL (at 2 s)")
+    time.sleep(max(0.0, t0 + 5.2 - time.time()))
+    eq(gm.get(path).status, 404, "status after the TTL")
+    eq(up.paths().count(path), 2, "upstream requests after the TTL (at 5.2 s)")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@
 
 #include "core/err.h"
 #include "test.h"
+#include "tests/tools/zipcraft.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -79,9 +82,23 @@ static unsigned char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f)
     return NULL;
-  unsigned char *b = malloc(1 << 16);
-  *len = b ? fread(b, 1, 1 << 16, f) : 0;
+  unsigned char *b = NULL;
+  size_t cap = 0, n = 0, got;
+  do {
+    if (n == cap) {
+      unsigned char *nb = realloc(b, cap = cap ? 2 * cap : 1 << 16);
+      if (!nb) {
+        free(b);
+        fclose(f);
+        return NULL;
+      }
+      b = nb;
+    }
+    got = fread(b + n, 1, cap - n, f);
+    n += got;
+  } while (got > 0);
   fclose(f);
+  *len = n;
   return b;
 }
 
@@ -96,11 +113,16 @@ static unsigned get16(const unsigned char *p) {
   return (unsigned)p[0] | (unsigned)p[1] << 8;
 }
 
+/* Offsets of 32-bit fields in the local and the central header. */
+#define FIELD_CRC 14, 16
+#define FIELD_SIZE 22, 24
+
 /* In both the local and the central header of the entry called name, sets
- * the declared uncompressed size (if size_or_0) and/or renames it to
- * new_name (same length). Returns how many headers were patched. */
-static int patch_zip(const char *path, const char *name, uint32_t size_or_0,
-                     const char *new_name) {
+ * the 32-bit field at local_off / central_off (if set_field) and/or renames
+ * it to new_name (same length). Returns how many headers were patched. */
+static int patch_headers(const char *path, const char *name, int set_field,
+                         size_t local_off, size_t central_off, uint32_t v,
+                         const char *new_name) {
   size_t len, nlen = strlen(name);
   unsigned char *b = read_file(path, &len);
   int patched = 0;
@@ -116,8 +138,8 @@ static int patch_zip(const char *path, const char *name, uint32_t size_or_0,
     if (hn != nlen || name_off + nlen > len ||
         memcmp(b + name_off, name, nlen) != 0)
       continue;
-    if (size_or_0)
-      put32(b + i + (local ? 22 : 24), size_or_0);
+    if (set_field)
+      put32(b + i + (local ? local_off : central_off), v);
     if (new_name)
       memcpy(b + name_off, new_name, nlen);
     patched++;
@@ -126,6 +148,19 @@ static int patch_zip(const char *path, const char *name, uint32_t size_or_0,
     patched = 0;
   free(b);
   return patched;
+}
+
+/* Sets the declared uncompressed size (if size_or_0) and/or renames. */
+static int patch_zip(const char *path, const char *name, uint32_t size_or_0,
+                     const char *new_name) {
+  return patch_headers(path, name, size_or_0 != 0, FIELD_SIZE, size_or_0,
+                       new_name);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Builds ents into a fresh zip and validates it against MOD@VER. */
@@ -465,10 +500,14 @@ static void zip_declared_sizes(void) {
       {PFX "b.bin", "b", 0},
   };
 
-  /* go.mod at exactly the limit passes; one byte more does not. */
+  /* A declared size within the limits passes the declared checks, and the
+   * read then finds the content shorter than declared; one byte over the
+   * limit is refused from the headers, before anything is inflated. */
   ASSERT_EQ_INT(make_zip(t.path, ents, 4), 0);
   ASSERT_EQ_INT(patch_zip(t.path, PFX "go.mod", VALIDATE_MOD_MAX, NULL), 2);
-  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_BAD_UPSTREAM_DATA);
+  ASSERT_HAS(why, "zip entry \"go.mod\" holds 23 bytes, fewer than its "
+                  "declared 16777216");
   ASSERT_EQ_INT(patch_zip(t.path, PFX "go.mod", VALIDATE_MOD_MAX + 1, NULL), 2);
   ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_TOO_LARGE);
   ASSERT_HAS(why, "go.mod");
@@ -482,7 +521,8 @@ static void zip_declared_sizes(void) {
   /* Each file alone fits; together they pass the 500 MiB total. */
   ASSERT_EQ_INT(make_zip(t.path, ents, 4), 0);
   ASSERT_EQ_INT(patch_zip(t.path, PFX "a.bin", 300u << 20, NULL), 2);
-  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_BAD_UPSTREAM_DATA);
+  ASSERT_HAS(why, "zip entry \"a.bin\" holds 1 bytes, fewer than");
   ASSERT_EQ_INT(patch_zip(t.path, PFX "b.bin", 300u << 20, NULL), 2);
   ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_TOO_LARGE);
   ASSERT_HAS(why, "zip entry \"b.bin\": total uncompressed size");
@@ -549,6 +589,235 @@ static void zip_many_entries(void) {
   ASSERT_EQ_INT(zip_close(za), 0);
   ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), 0);
   ASSERT_EQ_STR(why.text, "");
+  tmp_cleanup(&t);
+}
+
+/* ---- zip: hostile contents (issue 10) ---- */
+
+/* A deflated entry of 200 MiB of zeros (1.3 MB on disk, true CRC-32) whose
+ * local and central headers both declare 100 bytes: refused after 101
+ * inflated bytes, not 200 MiB. */
+static void zip_bomb_lying_size(void) {
+  struct tmp t;
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(tmp_init(&t), 0);
+  struct zc z;
+  ASSERT_EQ_INT(zc_open(&z, t.path), 0);
+  zc_add(&z, PFX "go.mod", 0, zc_crc32("module m\n", 9), 9, "module m\n", 9);
+  zc_add_deflated_zeros(&z, PFX "zeros", 200u << 20, 100);
+  ASSERT_EQ_INT(zc_close(&z), 0);
+  double t0 = now_s();
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_BAD_UPSTREAM_DATA);
+  double took = now_s() - t0;
+  ASSERT_HAS(why, "zip entry \"zeros\" inflates past its declared size of "
+                  "100 bytes");
+  if (took > 0.25)
+    TEST_FAIL_("refusing the bomb took %.3f s", took);
+  /* The same entry declared honestly is read whole and passes. */
+  ASSERT_EQ_INT(zc_open(&z, t.path), 0);
+  zc_add_deflated_zeros(&z, PFX "zeros", 1u << 20, 1u << 20);
+  ASSERT_EQ_INT(zc_close(&z), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), 0);
+  tmp_cleanup(&t);
+}
+
+/* A Stored entry whose data (1000 bytes, and its compressed size) is longer
+ * than its declared uncompressed size. */
+static void zip_stored_longer_than_declared(void) {
+  struct tmp t;
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(tmp_init(&t), 0);
+  char data[1000];
+  memset(data, 'x', sizeof data);
+  struct zc z;
+  ASSERT_EQ_INT(zc_open(&z, t.path), 0);
+  zc_add(&z, PFX "a.txt", 0, zc_crc32(data, sizeof data), 100, data,
+         sizeof data);
+  ASSERT_EQ_INT(zc_close(&z), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_BAD_UPSTREAM_DATA);
+  ASSERT_HAS(why, "zip entry \"a.txt\" inflates past its declared size of "
+                  "100 bytes");
+  tmp_cleanup(&t);
+}
+
+/* libzip 1.7 accepts a deflated entry that ends before its declared size;
+ * archive/zip does not (io.ErrUnexpectedEOF). */
+static void zip_shorter_than_declared(void) {
+  struct tmp t;
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(tmp_init(&t), 0);
+  struct zc z;
+  ASSERT_EQ_INT(zc_open(&z, t.path), 0);
+  zc_add_deflated_zeros(&z, PFX "a.bin", 10, 1000);
+  ASSERT_EQ_INT(zc_close(&z), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_BAD_UPSTREAM_DATA);
+  ASSERT_HAS(why, "zip entry \"a.bin\" holds 10 bytes, fewer than its "
+                  "declared 1000");
+  tmp_cleanup(&t);
+}
+
+static void zip_crc_mismatch(void) {
+  struct tmp t;
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(tmp_init(&t), 0);
+  const struct ent ents[] = {
+      {PFX "go.mod", "module example.com/Mod\n", ZIP_CM_DEFLATE},
+      {PFX "a.go", "package a\n", ZIP_CM_STORE},
+  };
+  for (int i = 0; i < 2; i++) {
+    memset(&why, 0, sizeof why);
+    ASSERT_EQ_INT(make_zip(t.path, ents, 2), 0);
+    ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), 0);
+    ASSERT_EQ_INT(
+        patch_headers(t.path, ents[i].name, 1, FIELD_CRC, 0x12345678u, NULL),
+        2);
+    ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_BAD_UPSTREAM_DATA);
+    ASSERT_HAS(why, i == 0 ? "zip entry \"go.mod\": CRC-32 mismatch"
+                           : "zip entry \"a.go\": CRC-32 mismatch");
+  }
+  tmp_cleanup(&t);
+}
+
+/* go.mod of exactly 16 MiB of real content passes; one byte more is
+ * refused from the headers. */
+static void zip_go_mod_limit_true_content(void) {
+  struct tmp t;
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(tmp_init(&t), 0);
+  struct zc z;
+  ASSERT_EQ_INT(zc_open(&z, t.path), 0);
+  zc_add_deflated_zeros(&z, PFX "go.mod", VALIDATE_MOD_MAX, VALIDATE_MOD_MAX);
+  ASSERT_EQ_INT(zc_close(&z), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), 0);
+  ASSERT_EQ_INT(zc_open(&z, t.path), 0);
+  zc_add_deflated_zeros(&z, PFX "go.mod", VALIDATE_MOD_MAX + 1,
+                        VALIDATE_MOD_MAX + 1);
+  ASSERT_EQ_INT(zc_close(&z), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_TOO_LARGE);
+  tmp_cleanup(&t);
+}
+
+struct collected {
+  char data[64];
+  size_t len;
+};
+
+static int collect(void *arg, const void *data, size_t len) {
+  struct collected *c = arg;
+  if (c->len + len > sizeof c->data)
+    return ERR_TOO_LARGE;
+  memcpy(c->data + c->len, data, len);
+  c->len += len;
+  return 0;
+}
+
+/* validate_zip_read hands over exactly the content and never goes past the
+ * budget, the bytes left of VALIDATE_UNZIP_MAX across a zip. */
+static void zip_read_budget(void) {
+  struct tmp t;
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(tmp_init(&t), 0);
+  const struct ent ents[] = {{PFX "a.go", "package a\n", ZIP_CM_DEFLATE}};
+  ASSERT_EQ_INT(make_zip(t.path, ents, 1), 0);
+  struct zip *za = NULL;
+  ASSERT_EQ_INT(validate_zip_open(t.path, &za, &why), 0);
+  if (!za)
+    return;
+  struct collected c = {{0}, 0};
+  uint64_t budget = 9;
+  ASSERT_EQ_INT(validate_zip_read(za, 0, &budget, collect, &c, &why),
+                ERR_TOO_LARGE);
+  ASSERT_HAS(why, "zip entry \"a.go\": total uncompressed size");
+  ASSERT_EQ_INT(c.len, 0);
+  ASSERT_EQ_INT(budget, 9);
+  budget = 10;
+  ASSERT_EQ_INT(validate_zip_read(za, 0, &budget, collect, &c, &why), 0);
+  ASSERT_EQ_INT(budget, 0);
+  ASSERT_EQ_INT(c.len, 10);
+  ASSERT_TRUE(memcmp(c.data, "package a\n", 10) == 0);
+  zip_discard(za);
+  tmp_cleanup(&t);
+}
+
+/* 200,000 empty entries (28 MB) are refused from the end record, before
+ * libzip or the collision check allocate anything per entry. */
+static void zip_too_many_entries(void) {
+  struct tmp t;
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(tmp_init(&t), 0);
+  struct zc z;
+  ASSERT_EQ_INT(zc_open(&z, t.path), 0);
+  for (int i = 0; i < 200000; i++) {
+    char name[96];
+    snprintf(name, sizeof name, PFX "d%03d/f%06d", i % 1000, i);
+    zc_add(&z, name, 0, 0, 0, "", 0);
+  }
+  ASSERT_EQ_INT(zc_close(&z), 0);
+  double t0 = now_s();
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_TOO_LARGE);
+  double took = now_s() - t0;
+  ASSERT_HAS(why, "upstream zip has 200000 entries (limit 100000)");
+  if (took > 0.1)
+    TEST_FAIL_("refusing 200,000 entries took %.3f s", took);
+  tmp_cleanup(&t);
+}
+
+/* Writes only end records (zip64 ones too) claiming entries and a central
+ * directory of cd_size bytes at offset 0, after a hole of cd_size bytes. */
+static int forge_end(const char *path, uint64_t entries, uint64_t cd_size) {
+  struct zc z;
+  if (zc_open(&z, path) != 0)
+    return -1;
+  if (cd_size && fseek(z.f, (long)cd_size, SEEK_SET) != 0)
+    z.failed = 1;
+  z.off = cd_size;
+  uint64_t at64 = z.off;
+  zc_le(&z, 0x06064b50, 4);
+  zc_le(&z, 44, 8);
+  zc_le(&z, 45, 2);
+  zc_le(&z, 45, 2);
+  zc_le(&z, 0, 4);
+  zc_le(&z, 0, 4);
+  zc_le(&z, entries, 8);
+  zc_le(&z, entries, 8);
+  zc_le(&z, cd_size, 8);
+  zc_le(&z, 0, 8);
+  zc_le(&z, 0x07064b50, 4);
+  zc_le(&z, 0, 4);
+  zc_le(&z, at64, 8);
+  zc_le(&z, 1, 4);
+  zc_le(&z, 0x06054b50, 4);
+  zc_le(&z, 0, 4);
+  zc_le(&z, 0xffff, 2);
+  zc_le(&z, 0xffff, 2);
+  zc_le(&z, 0xffffffff, 4);
+  zc_le(&z, 0xffffffff, 4);
+  zc_le(&z, 0, 2);
+  /* Not zc_close: it would add a directory and end record of its own. */
+  return fclose(z.f) == 0 && !z.failed ? 0 : -1;
+}
+
+/* The limits apply to what the end records claim, at their boundaries: a
+ * claim at the limit passes them (libzip then finds no such directory). */
+static void zip_end_record_claims(void) {
+  struct tmp t;
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(tmp_init(&t), 0);
+  ASSERT_EQ_INT(forge_end(t.path, VALIDATE_ZIP_ENTRIES_MAX + 1, 0), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_TOO_LARGE);
+  ASSERT_HAS(why, "upstream zip has 100001 entries (limit 100000)");
+  memset(&why, 0, sizeof why);
+  ASSERT_EQ_INT(forge_end(t.path, VALIDATE_ZIP_ENTRIES_MAX, 0), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_BAD_UPSTREAM_DATA);
+  ASSERT_HAS(why, "not a valid zip");
+  /* A central directory over 64 MiB (a sparse file: no disk used). */
+  ASSERT_EQ_INT(forge_end(t.path, 1, VALIDATE_ZIP_CDIR_MAX + 1), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_TOO_LARGE);
+  ASSERT_HAS(why, "central directory is 67108865 bytes (limit 67108864)");
+  memset(&why, 0, sizeof why);
+  ASSERT_EQ_INT(forge_end(t.path, 1, VALIDATE_ZIP_CDIR_MAX), 0);
+  ASSERT_EQ_INT(validate_zip(t.path, MOD, VER, &why), ERR_BAD_UPSTREAM_DATA);
+  ASSERT_HAS(why, "not a valid zip");
   tmp_cleanup(&t);
 }
 
@@ -759,17 +1028,132 @@ static void info_too_large(void) {
 
 /* ---- mod ---- */
 
+/* validate_mod(body, module) as a one-liner for the tables below. */
+static int mod_check(const char *body, const char *module, struct reason *why) {
+  return validate_mod(body, strlen(body), module, why);
+}
+
 static void mod_good(void) {
   struct reason why = {{0}};
-  const char m[] = "module example.com/Mod\n\ngo 1.19\n";
-  ASSERT_EQ_INT(validate_mod(m, sizeof m - 1, &why), 0);
-  ASSERT_EQ_INT(validate_mod("", 0, &why), 0);
+  /* What the go command accepts: the directive anywhere, after comments
+   * and blank lines, quoted, in a block, with CRLF, without a final
+   * newline; and its own go.mod for a module without one. */
+  static const char *const ok[] = {
+      "module example.com/m\n\ngo 1.19\n",
+      "module example.com/m\n", /* cmd/go LegacyGoMod */
+      "module example.com/m",
+      "// Package m.\n\n// Deprecated: use n.\nmodule example.com/m\n",
+      "go 1.19\n\nrequire example.com/x v1.0.0\n\nmodule example.com/m\n",
+      "module \"example.com/m\"\n",
+      "module \"example.com/\\x6d\"\n",
+      "module \"example.com/\\u006d\"\n",
+      "module (\n\texample.com/m\n)\n",
+      "module ( // why not\n\n\t// the path\n\texample.com/m // it\n)\n",
+      "module example.com/m\r\n\r\ngo 1.19\r\n",
+      "  module\texample.com/m   // trailing comment\n",
+      "module example.com/m\nfrobnicate (\n\tanything goes [ ] { } ,\n)\n",
+      "module example.com/m\nretract ()\n",
+      "module example.com/m\n// caf\xc3\xa9 \xff\n",
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+    int rc = mod_check(ok[i], "example.com/m", &why);
+    if (rc)
+      TEST_FAIL_("ok[%zu] refused: %s", i, why.text);
+  }
+  ASSERT_EQ_INT(
+      mod_check("module example.com/m/v2\n", "example.com/m/v2", &why), 0);
+  ASSERT_EQ_INT(
+      mod_check("module gopkg.in/yaml.v3\n", "gopkg.in/yaml.v3", &why), 0);
+  ASSERT_EQ_INT(mod_check("module example.com/Upper/Lib\n",
+                          "example.com/Upper/Lib", &why),
+                0);
+}
+
+/* A fork that kept its original module path is served (the go command
+ * accepts it in a replace directive) when the major versions agree. */
+static void mod_fork(void) {
+  struct reason why = {{0}};
+  ASSERT_EQ_INT(
+      mod_check("module example.com/orig\n", "example.com/fork", &why), 0);
+  ASSERT_EQ_INT(
+      mod_check("module example.com/orig/v2\n", "example.com/fork/v2", &why),
+      0);
+  ASSERT_EQ_INT(
+      mod_check("module gopkg.in/orig.v1\n", "example.com/fork", &why), 0);
+  ASSERT_EQ_INT(
+      mod_check("module gopkg.in/orig.v2\n", "example.com/fork", &why),
+      0); /* golang.org/issue/34254, kept by cmd/go */
+  ASSERT_EQ_INT(
+      mod_check("module example.com/orig/v2\n", "example.com/fork", &why),
+      ERR_BAD_UPSTREAM_DATA);
+  ASSERT_HAS(why, "declares module \"example.com/orig/v2\"");
+  ASSERT_EQ_INT(
+      mod_check("module example.com/orig\n", "example.com/fork/v2", &why),
+      ERR_BAD_UPSTREAM_DATA);
+  ASSERT_EQ_INT(
+      mod_check("module example.com/orig/v3\n", "example.com/fork/v2", &why),
+      ERR_BAD_UPSTREAM_DATA);
+  ASSERT_EQ_INT(mod_check("module example.com/m/v1\n", "example.com/m", &why),
+                ERR_BAD_UPSTREAM_DATA);
+}
+
+static void mod_refused(void) {
+  struct reason why = {{0}};
+  static const struct {
+    const char *body, *want;
+  } bad[] = {
+      {"", "no module line"},
+      {"go 1.19\n", "no module line"},
+      {"// module example.com/m\n", "no module line"},
+      {"<!DOCTYPE html>\n<html><body>Log in to the Wi-Fi</body></html>\n",
+       "no module line"},
+      {"{\"Version\":\"v1.0.0\"}\n", "no module line"},
+      {"require (\n\tmodule example.com/m\n)\n", "no module line"},
+      {"module ()\n", "no module line"},
+      {"module example.com/m (\n\texample.com/m\n)\n", "no module line"},
+      {"modules example.com/m\n", "no module line"},
+      {"module\n", "usage: module module/path"},
+      {"module example.com/m v1.0.0\n", "usage: module module/path"},
+      {"module example.com/m\nmodule example.com/m\n", "repeated module"},
+      {"module (\n\texample.com/m\n\texample.com/m\n)\n", "repeated module"},
+      {"module \"\"\n", "missing module path"},
+      {"module 'example.com/m'\n", "cannot contain a quote"},
+      {"module `example.com/m`\n", "cannot contain a quote"},
+      {"module example.com/\"m\n", "cannot contain a quote"},
+      {"module \"example.com/\\q\"\n", "invalid quoted"},
+      {"module \"example.com/\\'m\"\n", "invalid quoted"},
+      {"module \"example.com/\\ud800\"\n", "invalid quoted"},
+      {"module \"example.com/m\n\"\n", "line 1: unexpected newline"},
+      {"module \"example.com/m", "line 1: unexpected EOF in string"},
+      {"module example.com/m\n/* c */\n", "line 2: mod files must use //"},
+      {"module example.com/m/*c*/\n", "mod files must use //"},
+      {"module example.com/m\n\v\n", "line 2: unexpected input character"},
+      {"\xef\xbb\xbfmodule example.com/m\n", "unexpected input character"},
+      {"module example.com/m\xc2\xa0\n", "unexpected input character"},
+      {"module (\n\texample.com/m\n", "unterminated block"},
+      {"module (\n\texample.com/m\n) x\n", "expected newline after"},
+      {"module example.com/other/v2\n", "declares module"},
+      {"module \"example.com/m\" x\n", "usage: module module/path"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    memset(&why, 0, sizeof why);
+    int rc = mod_check(bad[i].body, "example.com/m", &why);
+    if (rc != ERR_BAD_UPSTREAM_DATA)
+      TEST_FAIL_("bad[%zu] gave %d, want ERR_BAD_UPSTREAM_DATA", i, rc);
+    else if (!strstr(why.text, bad[i].want))
+      TEST_FAIL_("bad[%zu]: reason \"%s\" lacks \"%s\"", i, why.text,
+                 bad[i].want);
+    else if (!strstr(why.text, "example.com/m"))
+      TEST_FAIL_("bad[%zu]: reason \"%s\" does not name the module", i,
+                 why.text);
+  }
 }
 
 static void mod_nul(void) {
   struct reason why = {{0}};
   const char m[] = "module example.com/Mod\n\0go 1.19\n";
-  ASSERT_EQ_INT(validate_mod(m, sizeof m - 1, &why), ERR_BAD_UPSTREAM_DATA);
+  ASSERT_EQ_INT(validate_mod(m, sizeof m - 1, "example.com/Mod", &why),
+                ERR_BAD_UPSTREAM_DATA);
   ASSERT_HAS(why, "offset 23");
 }
 
@@ -780,9 +1164,10 @@ static void mod_oversize(void) {
   if (!m)
     return;
   memset(m, '\n', n);
+  memcpy(m, "module example.com/m", 20);
   struct reason why = {{0}};
-  ASSERT_EQ_INT(validate_mod(m, n, &why), ERR_TOO_LARGE);
-  ASSERT_EQ_INT(validate_mod(m, n - 1, &why), 0);
+  ASSERT_EQ_INT(validate_mod(m, n, "example.com/m", &why), ERR_TOO_LARGE);
+  ASSERT_EQ_INT(validate_mod(m, n - 1, "example.com/m", &why), 0);
   free(m);
 }
 
@@ -803,6 +1188,14 @@ int main(void) {
   RUN_TEST(zip_not_a_zip);
   RUN_TEST(zip_empty_and_missing);
   RUN_TEST(zip_many_entries);
+  RUN_TEST(zip_bomb_lying_size);
+  RUN_TEST(zip_stored_longer_than_declared);
+  RUN_TEST(zip_shorter_than_declared);
+  RUN_TEST(zip_crc_mismatch);
+  RUN_TEST(zip_go_mod_limit_true_content);
+  RUN_TEST(zip_read_budget);
+  RUN_TEST(zip_too_many_entries);
+  RUN_TEST(zip_end_record_claims);
   RUN_TEST(info_good);
   RUN_TEST(info_no_time);
   RUN_TEST(info_extra_fields);
@@ -814,6 +1207,8 @@ int main(void) {
   RUN_TEST(info_bad_time);
   RUN_TEST(info_too_large);
   RUN_TEST(mod_good);
+  RUN_TEST(mod_fork);
+  RUN_TEST(mod_refused);
   RUN_TEST(mod_nul);
   RUN_TEST(mod_oversize);
   return test_summary();
