@@ -5,7 +5,7 @@ BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 15
 
-.PHONY: run test bench build build-san deps deps-test unit fuzz clean
+.PHONY: run test bench build build-san deps deps-test unit fuzz fuzz-long clean
 
 run: deps build
 	./$(BUILD)/gomirror
@@ -38,6 +38,14 @@ fuzz:
 	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DBUILD_FUZZERS=ON -DBUILD_TESTING=OFF
 	cmake --build $(BUILD_FUZZ) -j$(JOBS)
 	./tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# The long run: 10 million executions per parser (FUZZ_RUNS), new coverage
+# merged into the committed corpus. Not part of `make test` (~30 minutes).
+FUZZ_RUNS ?= 10000000
+fuzz-long:
+	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DBUILD_FUZZERS=ON -DBUILD_TESTING=OFF
+	cmake --build $(BUILD_FUZZ) -j$(JOBS)
+	./tests/fuzz/long.sh $(BUILD_FUZZ) $(FUZZ_RUNS)
 
 # Benchmark scripts (they print numbers beside nginx and RGW; see
 # BENCHMARKS.md). Not part of `make test`.
