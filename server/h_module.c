@@ -1197,21 +1197,14 @@ int h_module(struct req *r) {
     st = h_version(r, m);
   }
   if (!rc) {
-    struct meta_hit hit = {.hit = strcmp(r->cache, "miss") != 0,
-                           .upstream = r->upstream,
-                           .error = st >= 500,
-                           .at = time(NULL)};
     /* Only answered requests name their module in the counts: a client
      * asking for modules that do not exist must not fill the top list.
      * Refusals and errors still count in the totals. */
-    size_t ml = strlen(m->module), vl = strlen(m->version);
-    if (st < 400) {
-      memcpy(hit.module, m->module, ml < sizeof hit.module ? ml + 1 : 0);
-      memcpy(hit.version, m->version, vl < sizeof hit.version ? vl + 1 : 0);
-    }
-    if (r->srv->auth)
-      snprintf(hit.user, sizeof hit.user, "%s", identity_label(&r->id));
-    counters_add(r->srv->counters, &hit);
+    int ok = st < 400;
+    counters_add(r->srv->counters, ok ? m->module : "", ok ? m->version : "",
+                 r->srv->auth ? identity_label(&r->id) : "",
+                 strcmp(r->cache, "miss") != 0, r->upstream, st >= 500,
+                 time(NULL));
   }
   return st;
 }

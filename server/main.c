@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
   rc = hot_new((size_t)cfg.hot_cache_mb << 20, &srv.hot);
   if (rc)
     goto out_flights;
-  rc = counters_start(srv.meta, 500, 100000, &srv.counters);
+  rc = counters_start(srv.meta, 500, 16384, &srv.counters);
   if (rc)
     goto out_hot;
   rc = open_access(&cfg, &srv, &why);

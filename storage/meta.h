@@ -27,15 +27,17 @@ struct meta;
 #define META_TOKEN_LEN 33 /* 32 hex digits and a NUL */
 #define META_TOP_N 10
 
-/* One request's outcome, for the counters. */
+/* The outcome of the requests for one module version by one user, summed
+ * over a flush interval, for the counters. */
 struct meta_hit {
-  char module[520];
+  char module[520];  /* "" counts in the totals only */
   char version[260]; /* "" for list and @latest */
   char user[128];    /* who asked (access control on), else "" */
-  int hit;           /* 1: served from cache or storage; 0: fetched */
-  int upstream;      /* upstream requests it made */
-  int error;         /* answered 5xx */
-  time_t at;
+  long long hits;    /* requests served from cache or storage */
+  long long misses;  /* requests that fetched */
+  long long upstream; /* upstream requests they made */
+  long long errors;   /* requests answered 5xx */
+  time_t at;          /* the latest of them */
 };
 
 struct meta_stats {

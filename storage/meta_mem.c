@@ -314,21 +314,22 @@ static int mem_hits_add(struct meta *m, const struct meta_hit *hits, size_t n) {
   struct mem_meta *mm = mem_of(m);
   pthread_mutex_lock(&mm->mu);
   for (size_t i = 0; i < n; i++) {
-    mm->totals.hits += hits[i].hit;
-    mm->totals.misses += !hits[i].hit;
+    long long reqs = hits[i].hits + hits[i].misses;
+    mm->totals.hits += hits[i].hits;
+    mm->totals.misses += hits[i].misses;
     mm->totals.upstream_fetches += hits[i].upstream;
-    mm->totals.errors += hits[i].error;
+    mm->totals.errors += hits[i].errors;
     char key[600];
     struct entry *e;
     if (hits[i].module[0]) { /* "" counts in the totals only */
       snprintf(key, sizeof key, "hits:%s", hits[i].module);
       if ((e = upsert(mm, key)) != NULL)
-        e->count++;
+        e->count += reqs;
     }
     if (hits[i].user[0]) {
       snprintf(key, sizeof key, "users:%s", hits[i].user);
       if ((e = upsert(mm, key)) != NULL)
-        e->count++;
+        e->count += reqs;
     }
   }
   pthread_mutex_unlock(&mm->mu);

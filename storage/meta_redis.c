@@ -1134,10 +1134,11 @@ static int redis_hits_add(struct meta *m, const struct meta_hit *hits,
   char hk[KEY_MAX], lk[KEY_MAX], tk[KEY_MAX];
   for (size_t i = 0; i < n; i++) {
     const struct meta_hit *h = &hits[i];
-    hit += h->hit != 0;
-    miss += h->hit == 0;
+    long long reqs = h->hits + h->misses;
+    hit += h->hits;
+    miss += h->misses;
     up += h->upstream > 0 ? h->upstream : 0;
-    errs += h->error != 0;
+    errs += h->errors;
     if (module_key(rm, h->module, "hits", hk, sizeof hk) ||
         module_key(rm, h->module, "last", lk, sizeof lk))
       continue; /* a malformed module still counts in the totals */
@@ -1151,15 +1152,17 @@ static int redis_hits_add(struct meta *m, const struct meta_hit *hits,
     if (d == ndays && ndays < DAYS_MAX)
       memcpy(days[ndays++], day, sizeof day);
     const char *v = h->version[0] ? h->version : "-";
-    if (redisAppendCommand(c, "HINCRBY %s %s 1", hk, v) != REDIS_OK ||
+    if (redisAppendCommand(c, "HINCRBY %s %s %lld", hk, v, reqs) != REDIS_OK ||
         redisAppendCommand(c, "HSET %s %s %lld", lk, v, (long long)at) !=
             REDIS_OK ||
-        redisAppendCommand(c, "ZINCRBY %s 1 %s", tk, h->module) != REDIS_OK)
+        redisAppendCommand(c, "ZINCRBY %s %lld %s", tk, reqs, h->module) !=
+            REDIS_OK)
       return append_failed(cn);
     queued += 3;
     if (h->user[0]) {
       snprintf(tk, sizeof tk, "%susers:%s", rm->prefix, day);
-      if (redisAppendCommand(c, "ZINCRBY %s 1 %s", tk, h->user) != REDIS_OK)
+      if (redisAppendCommand(c, "ZINCRBY %s %lld %s", tk, reqs, h->user) !=
+          REDIS_OK)
         return append_failed(cn);
       queued++;
     }

@@ -583,9 +583,10 @@ static struct meta_hit mk_hit(const char *mod, const char *ver, int hit, int up,
   memset(&h, 0, sizeof h);
   snprintf(h.module, sizeof h.module, "%s", mod);
   snprintf(h.version, sizeof h.version, "%s", ver);
-  h.hit = hit;
+  h.hits = hit != 0;
+  h.misses = hit == 0;
   h.upstream = up;
-  h.error = err;
+  h.errors = err != 0;
   h.at = time(NULL);
   return h;
 }
