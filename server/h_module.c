@@ -72,7 +72,7 @@ static int fetch_buf(struct req *r, const char *rel, struct buf *out,
   struct up_sink sink = {buf_write, buf_reset_sink, out};
   long attempts = 0;
   double t0 = clock_now_s();
-  int rc = upstream_get(r->srv->up, r->w->curl, rel, &sink, &attempts, why);
+  int rc = upstream_get(r->srv->up, worker_curl(r->w), rel, &sink, &attempts, why);
   if (attempts)
     metrics_upstream(&r->srv->metrics, clock_now_s() - t0);
   atomic_fetch_add(&r->srv->metrics.upstream_fetches, attempts);
@@ -260,7 +260,7 @@ static int gather_upstream(struct req *r, const struct modreq *m, int have_info,
   struct up_sink sink = {spool_write, spool_reset, sp};
   long attempts = 0;
   double t0 = clock_now_s();
-  rc = upstream_get(srv->up, r->w->curl, rel, &sink, &attempts, why);
+  rc = upstream_get(srv->up, worker_curl(r->w), rel, &sink, &attempts, why);
   if (attempts)
     metrics_upstream(&srv->metrics, clock_now_s() - t0);
   atomic_fetch_add(&srv->metrics.upstream_fetches, attempts);

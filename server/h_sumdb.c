@@ -456,7 +456,7 @@ int sumdb_fetch(struct server *srv, struct worker *w,
     struct up_sink sink = {sink_buf, sink_reset, out};
     long status;
     double t0 = clock_now_s();
-    rc = upstream_get_url(w->curl, url.data, db->shown,
+    rc = upstream_get_url(worker_curl(w), url.data, db->shown,
                           srv->up ? srv->up->redirect_hosts : NULL,
                           srv->cfg->connect_timeout, srv->cfg->fetch_timeout,
                           &sink, &status, why);

@@ -30,18 +30,21 @@ static void *init_thread(const struct mg_context *ctx, int thread_type) {
   if (!w)
     return NULL;
   buf_init(&w->scratch, (size_t)1 << 30);
-  w->curl = curl_easy_init();
   if (srv && srv->auth)
     w->auth = auth_thread_new(srv->auth);
   if (srv)
     w->guard = connguard_slot_new(srv->guard);
-  if (!w->curl || (srv && srv->auth && !w->auth)) {
-    curl_easy_cleanup(w->curl);
-    auth_thread_free(w->auth);
+  if (srv && srv->auth && !w->auth) {
     free(w);
     return NULL;
   }
   return w;
+}
+
+CURL *worker_curl(struct worker *w) {
+  if (!w->curl)
+    w->curl = curl_easy_init();
+  return w->curl;
 }
 
 static void exit_thread(const struct mg_context *ctx, int thread_type,
@@ -53,7 +56,8 @@ static void exit_thread(const struct mg_context *ctx, int thread_type,
   struct server *srv = mg_get_user_data(ctx);
   if (srv)
     connguard_slot_free(srv->guard, w->guard);
-  curl_easy_cleanup(w->curl);
+  if (w->curl)
+    curl_easy_cleanup(w->curl);
   auth_thread_free(w->auth);
   buf_free(&w->scratch);
   free(w);
@@ -146,8 +150,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   if (r.w)
     connguard_request_begin(r.w->guard, ri->remote_addr, ri->remote_port);
   access_begin(&r);
-  if (!r.w || !r.w->curl)
-    http_error(&r, 500, "worker thread has no HTTP client");
+  if (!r.w)
+    http_error(&r, 500, "worker thread has no state");
   else
     route(&r);
   double ms = ms_since(&t0);

@@ -59,10 +59,12 @@ struct server {
   struct metrics metrics;
 };
 
-/* One per CivetWeb worker thread, made in init_thread: the curl handle keeps
- * its connection cache, so upstream connections are reused per thread. */
+/* One per CivetWeb worker thread, made in init_thread. The curl handle is
+ * made on the first upstream request (worker_curl): a worker that only
+ * serves cached artifacts never needs one (5 KiB each, thousands of
+ * threads), and then keeps its connection cache. */
 struct worker {
-  CURL *curl;
+  CURL *curl; /* NULL until worker_curl */
   struct buf scratch; /* response assembly, reused: no malloc per request */
   struct auth_thread *auth; /* NULL when access control is off */
   struct connguard_slot *guard;
@@ -97,6 +99,9 @@ struct req {
   char version[REQ_VERSION_MAX];
   char detail[REASON_MAX];
 };
+
+/* The worker's curl handle, made on first use; NULL when out of memory. */
+CURL *worker_curl(struct worker *w);
 
 /* Starts CivetWeb on cfg->listen with the handlers. 0 or ERR_CONFIG with a
  * reason (e.g. the port is taken). */

@@ -441,9 +441,11 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
                      const char *redirect_hosts, long connect_timeout,
                      long fetch_timeout, const struct up_sink *sink,
                      long *status, struct reason *why) {
+  *status = 0;
+  if (!h)
+    return reason_set(why, ERR_NOMEM, "out of memory: no HTTP client");
   struct xfer x = {.sink = sink, .h = h, .own_host = 1};
   buf_init(&x.errbody, 1024);
-  *status = 0;
   if (sink->reset) {
     int rc = sink->reset(sink->arg);
     if (rc)

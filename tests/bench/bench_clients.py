@@ -2,8 +2,10 @@
 """Benchmark: a thousand developers at once. --clients keep-alive clients
 (default 2,000; CI machines run `go mod download` with many connections
 each) ask for a cached .info for --seconds (default 30), each waiting
---think ms between its requests (wrk with a Lua delay(), so the load is the
-clients' own pace, not whatever the server can absorb), against:
+about --think ms between its requests (wrk with a Lua delay(), so the load
+is the clients' own pace, not whatever the server can absorb; the first
+request of each connection waits 5 s more, so the start-up burst of
+connects and TLS handshakes is not in the latency figures), against:
 
   nginx                 serving the same files (the peer)
   gomirror              one replica, threads = clients + 64 (CivetWeb gives
@@ -38,11 +40,23 @@ import tls
 
 PATH = "/example.com/bench/@v/v1.0.0.info"
 
+# wrk calls delay() before every request of every connection of its thread,
+# the first one included. The first request of each connection (its
+# thread's first `per_thread` calls) waits WARMUP ms plus up to a second:
+# connections and TLS handshakes all happen at start, and their cost is not
+# what a client sees once connected. Then each client waits think ms, give
+# or take half, so the clients do not march in step.
 LUA = """
+local calls = 0
 function delay()
-   return {think}
+   calls = calls + 1
+   if calls <= {per_thread} then
+      return {warmup} + math.random(0, 1000)
+   end
+   return math.floor({think} * (0.5 + math.random()))
 end
 """
+WARMUP_MS = 5000
 
 
 def sample_rss(pids_fn, stop, out):
@@ -60,8 +74,8 @@ def run(url, args, lua, pids_fn):
     th = threading.Thread(target=sample_rss, args=(pids_fn, stop, rss), daemon=True)
     th.start()
     try:
-        res = common.wrk_counts(common.wrk(url, args.seconds, args.clients, args.wrk_threads,
-                                           script=lua))
+        res = common.wrk_counts(common.wrk(url, args.seconds + WARMUP_MS // 1000 + 1,
+                                           args.clients, args.wrk_threads, script=lua))
     finally:
         stop.set()
         th.join()
@@ -95,7 +109,8 @@ def main():
             f.write("ready\n")  # HAProxy's health check, for nginx
         lua = b.path("think.lua")
         with open(lua, "w") as f:
-            f.write(LUA.format(think=args.think))
+            f.write(LUA.format(think=args.think, warmup=WARMUP_MS,
+                               per_thread=-(-args.clients // args.wrk_threads)))
         # ECDSA P-256, as a production certificate would be today; wrk does
         # not verify certificates.
         ca = tls.make_ca(b.path("tls"), key="ec")

@@ -10,8 +10,13 @@ import os
 import socket
 import time
 
+import ssl
+import subprocess
+
 import harness
 import private_fixtures
+import shipped_haproxy
+import tls
 from harness import check, eq
 
 MOD = "example.com/hello"
@@ -136,6 +141,44 @@ def test_keepalive_clients_between_requests_are_kept(t):
         time.sleep(0.3)
     c.close()
     check(n >= 8, f"only {n} requests")
+
+
+def test_shipped_haproxy_holds_slow_clients(t):
+    """deploy/haproxy.cfg in front: slow clients wait in HAProxy (which
+    holds thousands for nothing), never in a replica's worker threads, and
+    HAProxy drops them after its own timeout http-request."""
+    up = t.start_upstream()
+    gm = t.start_gomirror(upstream=up, threads=8, trusted_proxies="127.0.0.1/32")
+    ca = tls.make_ca(t.mkdtemp("tls"), key="ec")
+    https, plain = harness.free_port(), harness.free_port()
+    cfg = t.path("haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(shipped_haproxy.config(ca["pem"], https, plain, [gm.port]))
+    t._start(harness.HAProxy("haproxy", ["haproxy", "-db", "-f", cfg], t.path("hp.log"),
+                             ready_port=https))
+    time.sleep(2.5)  # the health check marks the replica up
+    ctx = ssl.create_default_context(cafile=ca["ca"])
+    slow = []
+    try:
+        for _ in range(40):  # five times the replica's threads
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", https), timeout=5),
+                                server_hostname="localhost")
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            slow.append(s)
+        t0 = time.time()
+        p = subprocess.run(["curl", "-s", "--cacert", ca["ca"], "-o", "/dev/null", "-w",
+                            "%{http_code}", f"https://localhost:{https}/{MOD}/@v/v1.0.0.info",
+                            "--resolve", f"localhost:{https}:127.0.0.1"],
+                           stdout=subprocess.PIPE, timeout=30)
+        took = time.time() - t0
+        eq(p.stdout.decode(), "200", "a request through HAProxy with 40 slow clients")
+        check(took < 1.0, f"took {took:.2f}s")
+        with open(gm.log) as f:
+            check("without a request" not in f.read(),
+                  "slow clients reached the replica (its guard closed some)")
+    finally:
+        for s in slow:
+            s.close()
 
 
 def test_startup_log_has_no_secrets(t):
