@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -36,6 +37,7 @@ struct key {
   unsigned flags;
   check_fn check; /* config_check for string keys, may be NULL */
   const char *help;
+  const char *file_for; /* a *_file key: the key its file's content sets */
 };
 
 static int check_listen(const char *v, struct reason *why);
@@ -50,16 +52,25 @@ static int check_ldap_url(const char *v, struct reason *why);
 
 #define F(field) offsetof(struct config, field)
 #define STR(name, field, def, secret, check, help)                             \
-  { name, KEY_STRING, F(field), def, 0, 0, secret, 0, check, help }
+  { name, KEY_STRING, F(field), def, 0, 0, secret, 0, check, help, NULL }
 #define LNG(name, field, def, min, max, help)                                  \
-  { name, KEY_LONG, F(field), def, min, max, SHOW_ALL, 0, NULL, help }
+  { name, KEY_LONG, F(field), def, min, max, SHOW_ALL, 0, NULL, help, NULL }
+#define BOOLK(name, field, def, help)                                          \
+  { name, KEY_BOOL, F(field), def, 0, 0, SHOW_ALL, 0, NULL, help, NULL }
+/* name_file: a file whose content (one trailing newline dropped) sets key. */
+#define FILEKEY(name, field, key)                                              \
+  {                                                                            \
+    name, KEY_STRING, F(field), "", 0, 0, SHOW_ALL, 0, NULL,                   \
+        "file holding " key " (e.g. a mounted Kubernetes Secret)", key         \
+  }
 
 /* Upper bounds keep later arithmetic (seconds to milliseconds) in range. */
 #define ONE_YEAR 31536000L
 
 static const struct key keys[] = {
     STR("listen", listen, "0.0.0.0:3000", SHOW_ALL, check_listen,
-        "address:port to serve on"),
+        "address:port to serve on (IPv4 or a name: Debian's CivetWeb is "
+        "built without IPv6, so [::]:3000 is refused)"),
     STR("upstream", upstream, "https://proxy.golang.org", MASK_URL_LIST,
         check_upstream,
         "GOPROXY-syntax chain of upstreams (',' and '|', direct, off)"),
@@ -101,14 +112,16 @@ static const struct key keys[] = {
         "endpoint is set)"),
     STR("s3_access_key", s3_access_key, "", SHOW_ALL, NULL,
         "S3 access key (else AWS_ACCESS_KEY_ID)"),
+    FILEKEY("s3_access_key_file", s3_access_key_file, "s3_access_key"),
     STR("s3_secret_key", s3_secret_key, "", MASK_ALL, NULL,
         "S3 secret key (else AWS_SECRET_ACCESS_KEY)"),
+    FILEKEY("s3_secret_key_file", s3_secret_key_file, "s3_secret_key"),
     STR("s3_ca_file", s3_ca_file, "", SHOW_ALL, NULL,
         "CA bundle for an https S3 endpoint (empty: the system CAs)"),
     LNG("s3_part_mb", s3_part_mb, "16", 5, 5120,
         "objects larger than this many MiB are uploaded in parts this big"),
-    {"zip_redirect", KEY_BOOL, F(zip_redirect), "false", 0, 0, SHOW_ALL, 0,
-     NULL, "answer .zip with a 302 to a pre-signed S3 URL (s3 storage only)"},
+    BOOLK("zip_redirect", zip_redirect, "false",
+          "answer .zip with a 302 to a pre-signed S3 URL (s3 storage only)"),
     LNG("zip_redirect_ttl", zip_redirect_ttl, "300", 10, 604800,
         "seconds a pre-signed zip URL stays valid"),
     STR("meta", meta, "memory", MASK_URL, check_meta,
@@ -118,15 +131,19 @@ static const struct key keys[] = {
         "prefix of every Redis key gomirror writes"),
     LNG("redis_timeout_ms", redis_timeout_ms, "500", 10, 60000,
         "milliseconds to connect to or wait for Redis"),
+    STR("redis_password", redis_password, "", MASK_ALL, NULL,
+        "Redis (and Sentinel) password when meta's URL holds none"),
+    FILEKEY("redis_password_file", redis_password_file, "redis_password"),
     LNG("lock_ttl", lock_ttl, "15", 2, 3600,
         "seconds a fetch lock lives without renewal (a dead holder's lock "
         "expires after this)"),
     STR("admin_token", admin_token, "", MASK_ALL, NULL,
         "bearer token for /admin/... (empty: admin endpoints are off)"),
+    FILEKEY("admin_token_file", admin_token_file, "admin_token"),
     STR("sumdb", sumdb, "sum.golang.org=https://sum.golang.org", MASK_URL_LIST,
         check_sumdb, "checksum databases to proxy, name=url comma-separated"),
-    {"sumdb_verify", KEY_BOOL, F(sumdb_verify), "true", 0, 0, SHOW_ALL, 0, NULL,
-     "check fetched .mod and .zip against the first sumdb before storing"},
+    BOOLK("sumdb_verify", sumdb_verify, "true",
+          "check fetched .mod and .zip against the first sumdb before storing"),
     LNG("hot_cache_mb", hot_cache_mb, "64", 0, 65536,
         "MiB of memory for immutable artifacts served without storage"),
     LNG("list_ttl", list_ttl, "60", 0, ONE_YEAR,
@@ -154,6 +171,12 @@ static const struct key keys[] = {
         "seconds for one whole upstream request"),
     LNG("drain_timeout", drain_timeout, "30", 0, 3600,
         "seconds SIGTERM waits for in-flight requests"),
+    LNG("drain_delay", drain_delay, "5", 0, 3600,
+        "seconds after SIGTERM during which /readyz says draining while "
+        "requests are still served (the load balancer's time to notice)"),
+    LNG("startup_wait", startup_wait, "0", 0, 86400,
+        "seconds to wait at start for storage and Redis to answer (503 "
+        "'waiting for storage' meanwhile); 0: as long as it takes"),
     STR("auth_htpasswd", auth_htpasswd, "", SHOW_ALL, NULL,
         "htpasswd file of users (bcrypt or SHA-crypt; re-read on change)"),
     STR("auth_tokens", auth_tokens, "", SHOW_ALL, NULL,
@@ -175,6 +198,8 @@ static const struct key keys[] = {
         "DN of the service account that searches users and groups"),
     STR("auth_ldap_bind_password", auth_ldap_bind_password, "", MASK_ALL, NULL,
         "password of the service account"),
+    FILEKEY("auth_ldap_bind_password_file", auth_ldap_bind_password_file,
+            "auth_ldap_bind_password"),
     STR("auth_ldap_user_base", auth_ldap_user_base, "", SHOW_ALL, NULL,
         "base DN of the user search"),
     STR("auth_ldap_user_filter", auth_ldap_user_filter, "(uid={user})",
@@ -187,17 +212,17 @@ static const struct key keys[] = {
         "named by cn"),
     STR("auth_ldap_ca_file", auth_ldap_ca_file, "", SHOW_ALL, NULL,
         "CA bundle for ldaps:// and StartTLS (empty: the system CAs)"),
-    {"auth_ldap_starttls", KEY_BOOL, F(auth_ldap_starttls), "false", 0, 0,
-     SHOW_ALL, 0, NULL, "upgrade ldap:// connections with StartTLS"},
+    BOOLK("auth_ldap_starttls", auth_ldap_starttls, "false",
+          "upgrade ldap:// connections with StartTLS"),
     LNG("auth_ldap_timeout", auth_ldap_timeout, "5", 1, 120,
         "seconds any one LDAP operation may take"),
-    {"metrics_auth", KEY_BOOL, F(metrics_auth), "false", 0, 0, SHOW_ALL, 0,
-     NULL, "/metrics needs credentials (an allowed identity)"},
+    BOOLK("metrics_auth", metrics_auth, "false",
+          "/metrics needs credentials (an allowed identity)"),
     STR("audit_log", audit_log, "auto", SHOW_ALL, NULL,
         "audit log: stdout, off, or a file (append-only); auto: stdout when "
         "access control is on, else off"),
-    {"audit_public", KEY_BOOL, F(audit_public), "true", 0, 0, SHOW_ALL, 0, NULL,
-     "audit public-module requests too (refusals always are)"},
+    BOOLK("audit_public", audit_public, "true",
+          "audit public-module requests too (refusals always are)"),
     STR("trusted_proxies", trusted_proxies, "", SHOW_ALL, NULL,
         "CIDRs of proxies whose X-Forwarded-For names the client, "
         "comma-separated"),
@@ -212,7 +237,7 @@ static const struct key keys[] = {
         "download bandwidth cap per group and replica, group:Mbit/s,..."),
     {"config", KEY_STRING, F(config_file), NULL, 0, 0, SHOW_ALL,
      KEY_NOT_IN_FILE | KEY_EMPTY_IS_NULL, NULL,
-     "config file of key = value lines"},
+     "config file of key = value lines", NULL},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -617,6 +642,141 @@ static const char *env_find(char **envp, const struct key *k, char *name,
   return NULL;
 }
 
+/* A *_file key's file: its content without one trailing newline (and
+ * carriage return), at most 64 KiB, no other control character. */
+static int read_secret_file(const struct key *k, const char *path, char **out,
+                            struct reason *why) {
+  char shown[ECHO_MAX + 8];
+  echo(path, shown, sizeof shown);
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return reason_set(why, ERR_CONFIG, "%s: cannot read '%s': %s", k->name,
+                      shown, strerror(errno));
+  char *b = malloc(65537);
+  size_t n = b ? fread(b, 1, 65537, f) : 0;
+  int err = ferror(f);
+  fclose(f);
+  if (!b)
+    return reason_set(why, ERR_NOMEM, "out of memory");
+  if (err || n > 65536) {
+    free(b);
+    return reason_set(why, ERR_CONFIG, "%s: '%s' is %s", k->name, shown,
+                      err ? "unreadable" : "larger than 64 KiB");
+  }
+  if (n && b[n - 1] == '\n')
+    n--;
+  if (n && b[n - 1] == '\r')
+    n--;
+  b[n] = '\0';
+  for (size_t i = 0; i < n; i++)
+    if (is_ctl(b[i])) {
+      free(b);
+      return reason_set(why, ERR_CONFIG,
+                        "%s: '%s' holds a control character (one line "
+                        "expected)",
+                        k->name, shown);
+    }
+  *out = b;
+  return 0;
+}
+
+/* Sets each key whose *_file key names a file from that file. Setting a key
+ * both ways is an error: which one wins would be a guess. */
+static int read_secret_files(struct config *c, struct reason *why) {
+  for (size_t i = 0; i < NKEYS; i++) {
+    const struct key *fk = &keys[i];
+    const char *path = fk->file_for ? str_value(c, fk) : NULL;
+    if (!path || !*path)
+      continue;
+    const struct key *target = key_find(fk->file_for, strlen(fk->file_for));
+    const char *cur = target ? str_value(c, target) : NULL;
+    if (!target)
+      return reason_set(why, ERR_CONFIG, "%s: no key %s", fk->name,
+                        fk->file_for);
+    if (cur && *cur)
+      return reason_set(why, ERR_CONFIG, "set %s or %s, not both", target->name,
+                        fk->name);
+    char *v = NULL;
+    int rc = read_secret_file(fk, path, &v, why);
+    if (!rc)
+      rc = set_key(c, target, v, fk->name, why);
+    if (v) {
+      memset(v, 0, strlen(v));
+      free(v);
+    }
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* Edit distance between a[0..n) and b, capped at 3 (for suggestions). */
+static size_t distance(const char *a, size_t n, const char *b) {
+  size_t m = strlen(b);
+  if (n > 64 || m > 64)
+    return 3;
+  size_t prev[65], cur[65];
+  for (size_t j = 0; j <= m; j++)
+    prev[j] = j;
+  for (size_t i = 1; i <= n; i++) {
+    cur[0] = i;
+    for (size_t j = 1; j <= m; j++) {
+      size_t sub = prev[j - 1] + (to_lower(a[i - 1]) != b[j - 1]);
+      size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+      cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+    }
+    memcpy(prev, cur, (m + 1) * sizeof *prev);
+  }
+  return prev[m] < 3 ? prev[m] : 3;
+}
+
+/* Refuses a GOMIRROR_* variable that names no key: in Kubernetes the
+ * environment is the main way to configure, and a typo there would be
+ * ignored without a word. */
+static int check_env_names(char **envp, struct reason *why) {
+  size_t pl = strlen(ENV_PREFIX);
+  for (char **e = envp; e && *e; e++) {
+    if (strncmp(*e, ENV_PREFIX, pl) != 0)
+      continue;
+    const char *k = *e + pl;
+    size_t kl = strcspn(k, "=");
+    int known = 0;
+    const struct key *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < NKEYS && !known; i++) {
+      const char *name = keys[i].name;
+      known = strlen(name) == kl;
+      for (size_t j = 0; known && j < kl; j++)
+        known = to_upper(name[j]) == k[j];
+      size_t d = distance(k, kl, name);
+      if (d < best_d) {
+        best_d = d;
+        best = &keys[i];
+      }
+    }
+    if (known)
+      continue;
+    char shown[ECHO_MAX + 8], hint[ECHO_MAX + 32] = "";
+    char nm[ECHO_MAX + 1];
+    size_t cl = kl < ECHO_MAX ? kl : ECHO_MAX;
+    memcpy(nm, k, cl);
+    nm[cl] = '\0';
+    echo(nm, shown, sizeof shown);
+    if (best) {
+      char up[ECHO_MAX + 1];
+      size_t bl = strlen(best->name);
+      for (size_t j = 0; j < bl && j < ECHO_MAX; j++)
+        up[j] = to_upper(best->name[j]);
+      up[bl < ECHO_MAX ? bl : ECHO_MAX] = '\0';
+      snprintf(hint, sizeof hint, "; did you mean %s%s?", ENV_PREFIX, up);
+    }
+    return reason_set(why, ERR_CONFIG,
+                      "unknown environment variable %s%s%s (see --help)",
+                      ENV_PREFIX, shown, hint);
+  }
+  return 0;
+}
+
 struct flag_setting {
   const struct key *k;
   const char *value;
@@ -646,6 +806,10 @@ int config_load(struct config *c, int argc, char **argv, char **envp,
     if (strcmp(a, "--check-config") == 0) {
       act = CONFIG_CHECK;
       continue;
+    }
+    if (strcmp(a, "--version") == 0) {
+      act = CONFIG_VERSION;
+      goto out;
     }
     char shown[ECHO_MAX + 8];
     if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
@@ -694,6 +858,9 @@ int config_load(struct config *c, int argc, char **argv, char **envp,
       goto out;
   }
 
+  rc = check_env_names(envp, why);
+  if (rc)
+    goto out;
   for (size_t i = 0; i < NKEYS; i++) {
     const char *v = env_find(envp, &keys[i], name, sizeof name);
     if (v) {
@@ -709,6 +876,7 @@ int config_load(struct config *c, int argc, char **argv, char **envp,
     if (rc)
       goto out;
   }
+  rc = read_secret_files(c, why);
 
 out:
   free(flags);
@@ -738,13 +906,12 @@ static int check_listen(const char *v, struct reason *why) {
                       shown);
   size_t hlen = (size_t)(colon - v);
   if (v[0] == '[') {
-    if (hlen < 3 || v[hlen - 1] != ']')
-      return reason_set(why, ERR_CONFIG, "listen has a bad IPv6 host in '%s'",
-                        shown);
-    for (size_t i = 1; i + 1 < hlen; i++)
-      if (!is_alnum(v[i]) && v[i] != ':' && v[i] != '.' && v[i] != '%')
-        return reason_set(why, ERR_CONFIG, "listen has a bad IPv6 host in '%s'",
-                          shown);
+    /* Start-up would fail: say so here, where --check-config sees it. */
+    return reason_set(why, ERR_CONFIG,
+                      "listen: '%s' is IPv6, which Debian's CivetWeb is built "
+                      "without; use an IPv4 address or a name "
+                      "(0.0.0.0:3000)",
+                      shown);
   } else {
     for (size_t i = 0; i < hlen; i++)
       if (!is_alnum(v[i]) && v[i] != '.' && v[i] != '-')
@@ -1080,36 +1247,51 @@ void config_shown(const struct config *c, const char *key, char *out,
 void config_print(const struct config *c, FILE *out) {
   for (size_t i = 0; i < NKEYS; i++) {
     const struct key *k = &keys[i];
-    fprintf(out, "%s = ", k->name);
     switch (k->type) {
     case KEY_LONG:
-      fprintf(out, "%ld", long_value(c, k));
+      fprintf(out, "%s = %ld\n", k->name, long_value(c, k));
       break;
     case KEY_BOOL:
-      fputs(bool_value(c, k) ? "true" : "false", out);
+      fprintf(out, "%s = %s\n", k->name, bool_value(c, k) ? "true" : "false");
       break;
     case KEY_STRING: {
       const char *v = str_value(c, k);
       if (!v)
         v = "";
+      if (k->flags & KEY_NOT_IN_FILE) {
+        fprintf(out, "# %s = %s (read from here; a file cannot name one)\n",
+                k->name, *v ? v : "(none)");
+        break;
+      }
       char *m = mask_value(k->secret, v);
-      print_value(out, m ? m : "***");
+      if (!m || strcmp(m, v) != 0) {
+        /* A hidden secret read back would become "***": a comment. */
+        fprintf(out, "# %s = %s (secret, hidden)\n", k->name,
+                m ? m : "***");
+      } else {
+        fprintf(out, "%s = ", k->name);
+        print_value(out, v);
+        fputc('\n', out);
+      }
       free(m);
       break;
     }
     }
-    fputc('\n', out);
   }
 }
 
 void config_usage(FILE *out) {
   fputs("usage: gomirror [--config FILE] [--KEY=VALUE | --KEY VALUE]... "
         "[--check-config]\n"
-        "       gomirror --help\n"
+        "       gomirror token new --name NAME [--groups G,G]\n"
+        "       gomirror --help | --version\n"
         "\n"
         "  --help, -h        print this help and exit\n"
-        "  --check-config    check the configuration, print it (secrets "
-        "masked) and exit\n"
+        "  --version         print the version and exit\n"
+        "  --check-config    check everything start-up checks except the "
+        "network,\n"
+        "                    print the configuration (secrets hidden) and "
+        "exit\n"
         "\n"
         "Every key can be set in the config file ('key = value' lines, "
         "'#' starts a\n"

@@ -18,13 +18,13 @@ struct config {
   long vcs_queue_timeout; /* seconds a fetch waits for a vcs_workers slot */
   long vcs_queue_max;     /* fetches that may wait for a slot */
   char *vcs_deny_hosts;   /* hosts `direct` never fetches from */
-  char *vcs_netrc;      /* "" none */
-  char *vcs_gitconfig;  /* "" none */
-  char *vcs_ssh_key;    /* "" none */
-  char *vcs_insecure;   /* GOINSECURE, "" none */
-  char *vcs_http_proxy; /* "" none */
-  char *storage;        /* fs:///abs, fs://./rel, s3://bucket/prefix */
-  char *s3_endpoint;    /* "" for AWS */
+  char *vcs_netrc;        /* "" none */
+  char *vcs_gitconfig;    /* "" none */
+  char *vcs_ssh_key;      /* "" none */
+  char *vcs_insecure;     /* GOINSECURE, "" none */
+  char *vcs_http_proxy;   /* "" none */
+  char *storage;          /* fs:///abs, fs://./rel, s3://bucket/prefix */
+  char *s3_endpoint;      /* "" for AWS */
   char *s3_region;
   char *s3_path_style;   /* true | false | auto */
   char *s3_access_key;   /* "" -> AWS_ACCESS_KEY_ID */
@@ -49,9 +49,19 @@ struct config {
   long header_timeout;   /* seconds a client may take to send its headers */
   long max_client_conns; /* connections one address may hold waiting */
   char *upstream_redirect_hosts; /* hosts an upstream may redirect to */
-  long connect_timeout;  /* seconds, upstream connect */
-  long fetch_timeout;    /* seconds, one whole upstream request */
-  long drain_timeout;    /* seconds SIGTERM waits for in-flight requests */
+  long connect_timeout;          /* seconds, upstream connect */
+  long fetch_timeout;            /* seconds, one whole upstream request */
+  long drain_timeout;   /* seconds SIGTERM waits for in-flight requests */
+  long drain_delay;     /* seconds /readyz says draining before that */
+  long startup_wait;    /* seconds to wait for storage and Redis; 0: ever */
+  char *redis_password; /* for meta=redis... without one in the URL */
+  /* Files that hold a secret, as Kubernetes mounts Secrets: each sets the
+   * key its name starts with. */
+  char *s3_access_key_file;
+  char *s3_secret_key_file;
+  char *admin_token_file;
+  char *auth_ldap_bind_password_file;
+  char *redis_password_file;
   /* Access control (auth/). */
   char *auth_htpasswd; /* "" none */
   char *auth_tokens;   /* "" none */
@@ -93,11 +103,17 @@ int config_set(struct config *c, const char *key, const char *value,
 /* Loads everything in precedence order: defaults, the file named by
  * --config/GOMIRROR_CONFIG (if any), environment (envp, NULL-terminated
  * "K=V" strings), then argv flags. Flags that are not keys ("--help",
- * "--check-config") are reported through *action (see below) and not
- * treated as errors. Returns 0 or ERR_CONFIG with a reason. c must come
+ * "--check-config", "--version") are reported through *action (see below)
+ * and not treated as errors. A GOMIRROR_* environment variable that names no
+ * key is an error (a misspelt one would otherwise be ignored silently). Returns 0 or ERR_CONFIG with a reason. c must come
  * from config_init (the defaults); the sources are layered over it, and
  * after a failure it still holds valid values for config_free. */
-enum config_action { CONFIG_SERVE = 0, CONFIG_HELP, CONFIG_CHECK };
+enum config_action {
+  CONFIG_SERVE = 0,
+  CONFIG_HELP,
+  CONFIG_CHECK,
+  CONFIG_VERSION
+};
 int config_load(struct config *c, int argc, char **argv, char **envp,
                 enum config_action *action, struct reason *why);
 
@@ -111,7 +127,10 @@ int config_check(const struct config *c, struct reason *why);
 void config_shown(const struct config *c, const char *key, char *out,
                   size_t cap);
 
-/* Prints "key = value" for every key, secrets masked. */
+/* Prints "key = value" for every key, so that the output read back as a
+ * config file gives the same configuration: secrets are printed as
+ * comments (set, and hidden), and so is `config` (a file cannot name
+ * itself). */
 void config_print(const struct config *c, FILE *out);
 /* Prints usage: every key with its env var, flag, default and meaning. */
 void config_usage(FILE *out);
