@@ -18,6 +18,17 @@ int meta_open(const struct config *c, struct meta **out, struct reason *why) {
   return reason_set(why, ERR_CONFIG, "meta=%s: unsupported backend", shown);
 }
 
+int meta_check(const struct config *c, struct reason *why) {
+  if (strcmp(c->meta, "memory") == 0)
+    return 0;
+  if (strncmp(c->meta, "redis://", 8) == 0 ||
+      strncmp(c->meta, "redis-sentinel://", 17) == 0)
+    return meta_redis_check(c, why);
+  char shown[256];
+  config_shown(c, "meta", shown, sizeof shown);
+  return reason_set(why, ERR_CONFIG, "meta=%s: unsupported backend", shown);
+}
+
 void meta_close(struct meta *m) {
   if (m)
     m->ops->close(m);

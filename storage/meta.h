@@ -56,6 +56,17 @@ struct meta_stats {
 
 typedef void (*meta_purge_fn)(void *arg, const char *prefix);
 
+/* Round trips to the backend: one command, or one pipelined batch. */
+enum meta_op { META_OP_COMMAND, META_OP_PIPELINE, META_OP__COUNT };
+
+/* Round trips since start: how many, their summed latency, and how many
+ * failed (no connection, a timeout or an error reply). */
+struct meta_op_stats {
+  long long count[META_OP__COUNT];
+  long long micros[META_OP__COUNT];
+  long long errors[META_OP__COUNT];
+};
+
 struct meta_ops {
   const char *name; /* "memory", "redis" */
   int (*open)(const struct config *c, struct meta **out, struct reason *why);
@@ -139,6 +150,9 @@ struct meta_ops {
 
   /* 0 when the backend answers; else why says what is wrong. */
   int (*ready)(struct meta *, struct reason *why);
+  /* Fills out with the round-trip counts (all zero for a backend that
+   * makes none, like memory). Never blocks. */
+  void (*op_stats)(struct meta *, struct meta_op_stats *out);
 };
 
 struct meta {
@@ -146,6 +160,12 @@ struct meta {
 };
 
 int meta_open(const struct config *c, struct meta **out, struct reason *why);
+/* Checks what meta_open would refuse, without connecting anywhere (for
+ * --check-config): the backend name, the Redis URL's syntax. 0 or
+ * ERR_CONFIG with a reason. */
+int meta_check(const struct config *c, struct reason *why);
+/* meta_redis.c's part of meta_check. */
+int meta_redis_check(const struct config *c, struct reason *why);
 void meta_close(struct meta *m);
 
 extern const struct meta_ops meta_mem_ops;

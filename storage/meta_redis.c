@@ -65,6 +65,10 @@ struct rmeta {
   pthread_t sub_thread;
   int sub_started;
   atomic_int sub_stop;
+  /* Round trips by enum meta_op, for op_stats: relaxed adds, no lock. */
+  atomic_llong op_count[META_OP__COUNT];
+  atomic_llong op_micros[META_OP__COUNT];
+  atomic_llong op_errors[META_OP__COUNT];
 };
 
 /* One thread's connection and what it knows about its last failure. */
@@ -86,6 +90,22 @@ static long long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Counts one round trip begun at t0 (now_us) and whether it failed. */
+static void op_note(struct rmeta *rm, enum meta_op op, long long t0,
+                    int failed) {
+  atomic_fetch_add_explicit(&rm->op_count[op], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&rm->op_micros[op], now_us() - t0,
+                            memory_order_relaxed);
+  if (failed)
+    atomic_fetch_add_explicit(&rm->op_errors[op], 1, memory_order_relaxed);
 }
 
 static struct timeval tv_ms(long long ms) {
@@ -619,10 +639,15 @@ static int check_reply(struct conn *cn, const redisReply *r) {
  * freeReplyObject) for any reply but an error, else ERR_UNAVAILABLE. */
 static int cmd(struct rmeta *rm, redisReply **out, const char *fmt, ...) {
   *out = NULL;
+  long long t0 = now_us();
   struct conn *cn;
   redisContext *c = conn_get(rm, &cn);
-  if (!c)
+  if (!c) {
+    /* Refused at once (Redis known down): an error, not a round trip. */
+    atomic_fetch_add_explicit(&rm->op_errors[META_OP_COMMAND], 1,
+                              memory_order_relaxed);
     return cn ? ERR_UNAVAILABLE : ERR_NOMEM;
+  }
   int fresh = cn->short_timeout; /* dialled just now by conn_get */
   va_list ap, again;
   va_start(ap, fmt);
@@ -640,10 +665,13 @@ static int cmd(struct rmeta *rm, redisReply **out, const char *fmt, ...) {
       r = redisvCommand(c, fmt, again);
   }
   va_end(again);
-  if (!c)
+  if (!c) {
+    op_note(rm, META_OP_COMMAND, t0, 1);
     return ERR_UNAVAILABLE;
+  }
   int rc = check_reply(cn, r);
   conn_put(cn);
+  op_note(rm, META_OP_COMMAND, t0, rc != 0);
   if (rc) {
     if (r)
       freeReplyObject(r);
@@ -657,6 +685,8 @@ static int cmd(struct rmeta *rm, redisReply **out, const char *fmt, ...) {
  * is not NULL). Error replies make the result ERR_UNAVAILABLE but the rest
  * are still read, so the connection stays in step. */
 static int pipe_collect(struct conn *cn, size_t n, redisReply **out) {
+  long long t0 = now_us(); /* appends only buffered: the trip starts here */
+  struct rmeta *rm = cn->rm;
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
     if (!cn->ctx) { /* an earlier reply (READONLY) dropped it */
@@ -679,6 +709,7 @@ static int pipe_collect(struct conn *cn, size_t n, redisReply **out) {
       freeReplyObject(p);
   }
   conn_put(cn);
+  op_note(rm, META_OP_PIPELINE, t0, rc != 0);
   for (size_t j = 0; rc && out && j < n; j++)
     if (out[j]) {
       freeReplyObject(out[j]);
@@ -737,6 +768,15 @@ static int redis_open(const struct config *c, struct meta **out,
   int rc = parse_url(rm, c->meta, why);
   if (rc)
     goto out_free;
+  /* A password from redis_password (or its file) when the URL has none, so
+   * the URL itself can live in a ConfigMap. */
+  if (!rm->pass[0] && c->redis_password && c->redis_password[0]) {
+    if (strlen(c->redis_password) >= sizeof rm->pass) {
+      rc = reason_set(why, ERR_CONFIG, "redis_password is too long");
+      goto out_free;
+    }
+    snprintf(rm->pass, sizeof rm->pass, "%s", c->redis_password);
+  }
   rm->prefix = strdup(c->meta_prefix ? c->meta_prefix : "");
   if (!rm->prefix) {
     rc = ERR_NOMEM;
@@ -1484,6 +1524,28 @@ static int redis_ready(struct meta *m, struct reason *why) {
   return rc;
 }
 
+int meta_redis_check(const struct config *c, struct reason *why) {
+  struct rmeta *rm = calloc(1, sizeof *rm);
+  if (!rm)
+    return ERR_NOMEM;
+  int rc = parse_url(rm, c->meta, why);
+  explicit_bzero(rm->pass, sizeof rm->pass);
+  free(rm);
+  return rc;
+}
+
+static void redis_op_stats(struct meta *m, struct meta_op_stats *out) {
+  struct rmeta *rm = rm_of(m);
+  for (int i = 0; i < META_OP__COUNT; i++) {
+    out->count[i] =
+        atomic_load_explicit(&rm->op_count[i], memory_order_relaxed);
+    out->micros[i] =
+        atomic_load_explicit(&rm->op_micros[i], memory_order_relaxed);
+    out->errors[i] =
+        atomic_load_explicit(&rm->op_errors[i], memory_order_relaxed);
+  }
+}
+
 const struct meta_ops meta_redis_ops = {
     .name = "redis",
     .open = redis_open,
@@ -1508,4 +1570,5 @@ const struct meta_ops meta_redis_ops = {
     .purge_publish = redis_purge_publish,
     .purge_subscribe = redis_purge_subscribe,
     .ready = redis_ready,
+    .op_stats = redis_op_stats,
 };

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -523,6 +524,12 @@ static int s3_open(const struct config *cfg, struct storage **out,
   copy_cred(s3->token, sizeof s3->token, NULL, "AWS_SESSION_TOKEN");
   snprintf(s3->ca_file, sizeof s3->ca_file, "%s",
            cfg->s3_ca_file ? cfg->s3_ca_file : "");
+  if (s3->ca_file[0] && access(s3->ca_file, R_OK) != 0) {
+    int e = errno;
+    free(s3);
+    return reason_set(why, ERR_CONFIG, "s3_ca_file: cannot read '%.200s': %s",
+                      cfg->s3_ca_file, strerror(e));
+  }
   if (!s3->access_key[0] || !s3->secret_key[0]) {
     free(s3);
     return reason_set(why, ERR_CONFIG,
@@ -813,7 +820,12 @@ static int s3_ready(struct storage *s, struct reason *why) {
       .method = "GET", .query = "list-type=2&max-keys=1", .out = &body};
   int rc = perform(s3, &c, 1, why);
   buf_free(&body);
-  return rc ? ERR_STORAGE : 0;
+  if (!rc)
+    return 0;
+  /* The store answered and refused (a wrong secret, no such bucket, no
+   * access): waiting will not change that. Anything else (no answer, 5xx)
+   * may pass. */
+  return c.status >= 400 && c.status < 500 ? ERR_CONFIG : ERR_STORAGE;
 }
 
 static int s3_presign_key(struct storage *s, const char *key, long ttl,

@@ -5,6 +5,7 @@
 #ifndef GOMIRROR_STORAGE_STORAGE_H
 #define GOMIRROR_STORAGE_STORAGE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -59,7 +60,9 @@ struct storage_ops {
   int (*del)(struct storage *, const char *key);
   /* Every key starting with prefix, in no particular order. */
   int (*list)(struct storage *, const char *prefix, blob_list_fn fn, void *arg);
-  /* 0 when the backend can serve; otherwise why says what is wrong. */
+  /* 0 when the backend can serve; otherwise why says what is wrong:
+   * ERR_CONFIG when it answered and refused (a wrong secret, a missing
+   * bucket: waiting will not help), another error when it may pass. */
   int (*ready)(struct storage *, struct reason *why);
   /* A URL from which a client can GET key for ttl seconds without
    * credentials, written to url (cap bytes). NULL slot: not supported. */
@@ -70,8 +73,39 @@ struct storage_ops {
   int (*local_path)(struct storage *, const char *key, char *out, size_t cap);
 };
 
+/* The operations whose latency storage.c records around the backend call
+ * (get: until the first byte reached the sink, or the end when none did). */
+enum storage_op {
+  STORAGE_OP_GET,
+  STORAGE_OP_PUT,
+  STORAGE_OP_STAT,
+  STORAGE_OP_LIST,
+  STORAGE_OP_DEL,
+  STORAGE_OP__COUNT
+};
+
+#define STORAGE_LATENCY_BUCKETS 10
+
+/* Upper bounds, in seconds, of the latency buckets. */
+extern const double storage_latency_bounds[STORAGE_LATENCY_BUCKETS];
+
+/* Relaxed atomic counters, written on every operation without a lock. */
+struct storage_op_record {
+  atomic_llong bucket[STORAGE_LATENCY_BUCKETS + 1]; /* last: +Inf */
+  atomic_llong micros; /* sum of the latencies */
+  atomic_llong errors; /* failures other than ERR_NOT_FOUND */
+};
+
+/* A copy of one operation's record: bucket[] is cumulative, as Prometheus
+ * wants it; bucket[STORAGE_LATENCY_BUCKETS] is the count. */
+struct storage_op_stats {
+  long long bucket[STORAGE_LATENCY_BUCKETS + 1];
+  long long micros, errors;
+};
+
 struct storage {
   const struct storage_ops *ops;
+  struct storage_op_record ops_seen[STORAGE_OP__COUNT]; /* zeroed by open */
 };
 
 /* Picks the backend from c->storage's scheme and opens it. */
@@ -101,6 +135,12 @@ int storage_presign(struct storage *s, const char *key, long ttl, char *url,
 /* ERR_UNSUPPORTED when the backend does not keep blobs in local files. */
 int storage_local_path(struct storage *s, const char *key, char *out,
                        size_t cap);
+
+/* One operation's latency record, copied (s may be NULL: all zero). */
+void storage_op_stats(struct storage *s, enum storage_op op,
+                      struct storage_op_stats *out);
+/* "get", "put", "stat", "list", "del". */
+const char *storage_op_name(enum storage_op op);
 
 extern const struct storage_ops storage_fs_ops;
 extern const struct storage_ops storage_s3_ops;
