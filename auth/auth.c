@@ -313,6 +313,12 @@ void auth_free(struct auth *a) {
   free(a);
 }
 
+void auth_reload(struct auth *a) {
+  pthread_mutex_lock(&a->stop_mu);
+  pthread_cond_signal(&a->stop_cv); /* the reloader wakes and looks */
+  pthread_mutex_unlock(&a->stop_mu);
+}
+
 void auth_describe(const struct auth *a, char *out, size_t cap) {
   if (!a) {
     snprintf(out, cap,

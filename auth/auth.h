@@ -28,6 +28,10 @@ void auth_free(struct auth *a);
 /* One line for the start-up log saying what is on. */
 void auth_describe(const struct auth *a, char *out, size_t cap);
 
+/* Re-reads the identity and rule files now instead of within a second
+ * (SIGHUP). */
+void auth_reload(struct auth *a);
+
 /* Per-worker-thread state; NULL on allocation failure. */
 struct auth_thread *auth_thread_new(struct auth *a);
 void auth_thread_free(struct auth_thread *t); /* NULL-safe */

@@ -31,6 +31,12 @@ int h_readyz(struct req *r) {
     return http_error(r, 503, "draining: shutting down");
   struct reason why = {{0}};
   int rc = storage_ready(r->srv->store, &why);
+  if (atomic_load(&r->srv->starting)) {
+    char line[REASON_MAX + 32];
+    snprintf(line, sizeof line, "waiting for storage: %s",
+             rc ? reason_text(&why, rc) : "it answers now");
+    return http_error(r, 503, line);
+  }
   if (!rc) {
     /* Metadata down costs coordination, not service: still ready, and
      * saying so in the body keeps the load balancer from flapping. */

@@ -88,6 +88,9 @@ static int head_into(struct buf *b, const struct req *r, int status,
     rc = rc ? rc : put(b, r->request_id);
   }
   rc = rc ? rc : put(b, "\r\n");
+  /* Shutting down: the client's next request goes to another replica. */
+  if (r->srv && atomic_load(&r->srv->closing))
+    rc = rc ? rc : put(b, "Connection: close\r\n");
   rc = rc ? rc : put(b, extra ? extra : "");
   return rc ? rc : put(b, "\r\n");
 }
@@ -127,6 +130,7 @@ int http_send(struct req *r, int status, const char *ctype,
 }
 
 int http_error(struct req *r, int status, const char *text) {
+  metrics_error(r, status, text); /* 5xx lines for the status page */
   char line[REASON_MAX + 2];
   int n = snprintf(line, sizeof line, "%s\n", text);
   if (n < 0)
@@ -139,6 +143,8 @@ int http_error(struct req *r, int status, const char *text) {
 }
 
 int http_fail(struct req *r, int code, const struct reason *why) {
+  if (code == ERR_BAD_UPSTREAM_DATA && r->srv)
+    atomic_fetch_add(&r->srv->metrics.upstream_invalid, 1);
   return http_error(r, err_http_status(code), reason_text(why, code));
 }
 

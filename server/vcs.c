@@ -626,9 +626,9 @@ static int call_setup(struct vcs *v, struct call *c, struct reason *why) {
   if (v->netrc[0]) {
     struct buf nb;
     if (read_file(v->netrc, &nb, FILE_MAX)) {
-      log_warn("vcs: cannot read netrc_file %s: %s", v->netrc,
+      log_warn("vcs: cannot read vcs_netrc %s: %s", v->netrc,
                errtext(errno, eb, sizeof eb));
-      return reason_set(why, ERR_UPSTREAM, "cannot read the netrc_file");
+      return reason_set(why, ERR_UPSTREAM, "cannot read the vcs_netrc file");
     }
     rc = write_file(p, nb.data ? nb.data : "", nb.len, 0600);
     int rs = rc ? 0 : vcs_secrets_netrc(&c->secrets, buf_cstr(&nb));
@@ -644,9 +644,9 @@ static int call_setup(struct vcs *v, struct call *c, struct reason *why) {
     /* insteadOf rewrites may carry "https://user:token@host/". */
     struct buf gb;
     if (read_file(gitconfig, &gb, FILE_MAX)) {
-      log_warn("vcs: cannot read gitconfig_file %s: %s", gitconfig,
+      log_warn("vcs: cannot read vcs_gitconfig %s: %s", gitconfig,
                errtext(errno, eb, sizeof eb));
-      return reason_set(why, ERR_UPSTREAM, "cannot read the gitconfig_file");
+      return reason_set(why, ERR_UPSTREAM, "cannot read the vcs_gitconfig file");
     }
     int rs = vcs_secrets_urls(&c->secrets, buf_cstr(&gb));
     buf_free(&gb);
@@ -664,9 +664,9 @@ static int call_setup(struct vcs *v, struct call *c, struct reason *why) {
      * mounted from Kubernetes secrets are 0644 by default. */
     struct buf kb;
     if (read_file(v->ssh_key, &kb, FILE_MAX)) {
-      log_warn("vcs: cannot read ssh_key_file %s: %s", v->ssh_key,
+      log_warn("vcs: cannot read vcs_ssh_key %s: %s", v->ssh_key,
                errtext(errno, eb, sizeof eb));
-      return reason_set(why, ERR_UPSTREAM, "cannot read the ssh_key_file");
+      return reason_set(why, ERR_UPSTREAM, "cannot read the vcs_ssh_key file");
     }
     snprintf(key, sizeof key, "%s/ssh_key", d);
     rc = write_file(key, kb.data ? kb.data : "", kb.len, 0600);
@@ -1250,15 +1250,16 @@ int vcs_new(const struct vcs_config *cfg, struct vcs **out,
     goto fail;
   }
   if (!v->go) {
+    /* Said for `private` and for `direct` alike: both run the go command. */
     if (strchr(name, '/'))
       rc = reason_set(why, ERR_CONFIG,
-                      "private is set but the go command was not found (no "
-                      "executable at %s)",
+                      "go_binary: no executable at %s (private modules and "
+                      "`direct` fetch with the go command)",
                       name);
     else
       rc = reason_set(why, ERR_CONFIG,
-                      "private is set but the go command was not found (no "
-                      "\"%s\" on PATH)",
+                      "go_binary: no \"%s\" on PATH (private modules and "
+                      "`direct` fetch with the go command)",
                       name);
     goto fail;
   }
@@ -1280,11 +1281,11 @@ int vcs_new(const struct vcs_config *cfg, struct vcs **out,
       goto fail;
     }
   }
-  rc = readable("netrc_file", v->netrc, why);
+  rc = readable("vcs_netrc", v->netrc, why);
   if (!rc)
-    rc = readable("gitconfig_file", v->gitconfig, why);
+    rc = readable("vcs_gitconfig", v->gitconfig, why);
   if (!rc)
-    rc = readable("ssh_key_file", v->ssh_key, why);
+    rc = readable("vcs_ssh_key", v->ssh_key, why);
   if (rc)
     goto fail;
 

@@ -504,14 +504,15 @@ static void test_missing_go(void) {
   c.go_binary = "/nonexistent/bin/go";
   ASSERT_EQ_INT(vcs_new(&c, &v, &why), ERR_CONFIG);
   ASSERT_TRUE(v == NULL);
-  ASSERT_EQ_STR(why.text, "private is set but the go command was not found "
-                          "(no executable at /nonexistent/bin/go)");
+  ASSERT_EQ_STR(why.text, "go_binary: no executable at /nonexistent/bin/go "
+                          "(private modules and `direct` fetch with the go "
+                          "command)");
   char *path = strdup(getenv("PATH"));
   setenv("PATH", "/nonexistent", 1);
   c.go_binary = "go";
   ASSERT_EQ_INT(vcs_new(&c, &v, &why), ERR_CONFIG);
-  ASSERT_EQ_STR(why.text, "private is set but the go command was not found "
-                          "(no \"go\" on PATH)");
+  ASSERT_EQ_STR(why.text, "go_binary: no \"go\" on PATH (private modules "
+                          "and `direct` fetch with the go command)");
   setenv("PATH", path, 1);
   free(path);
 
@@ -536,7 +537,7 @@ static void test_bad_config(void) {
   c = base_config();
   c.netrc_file = "/nonexistent/netrc";
   ASSERT_EQ_INT(vcs_new(&c, &v, &why), ERR_CONFIG);
-  ASSERT_TRUE(strstr(why.text, "netrc_file") != NULL);
+  ASSERT_TRUE(strstr(why.text, "vcs_netrc") != NULL);
   c = base_config();
   c.scratch_dir = "/nonexistent/scratch";
   ASSERT_EQ_INT(vcs_new(&c, &v, &why), ERR_CONFIG);
