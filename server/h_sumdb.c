@@ -459,7 +459,9 @@ int sumdb_fetch(struct server *srv, struct worker *w,
     rc = upstream_get_url(worker_curl(w), url.data, db->shown,
                           srv->up ? srv->up->redirect_hosts : NULL,
                           srv->cfg->connect_timeout, srv->cfg->fetch_timeout,
-                          &sink, &status, why);
+                          &sink,
+                          metrics_sumdb_peer(&srv->metrics, srv->sumdbs, db),
+                          &status, why);
     metrics_upstream(&srv->metrics, clock_now_s() - t0);
     atomic_fetch_add(&srv->metrics.upstream_fetches, 1);
   }

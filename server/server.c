@@ -82,8 +82,8 @@ static double ms_since(const struct timespec *t0) {
          (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* Routes one request. Probes and the status page are always open; every
- * other endpoint first passes access control (access.h). */
+/* Routes one request. Probes are always open; every other endpoint, the
+ * status page too, first passes access control (access.h). */
 static void route(struct req *r) {
   struct server *srv = r->srv;
   int is_get = strcmp(r->method, "GET") == 0;
@@ -112,9 +112,9 @@ static void route(struct req *r) {
       return;
     h_metrics(r);
   } else if (strcmp(path, "/") == 0) {
-    static const char page[] =
-        "gomirror: a Go module proxy. Set GOPROXY to this URL.\n";
-    http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, page, sizeof page - 1);
+    r->endpoint = EP_STATUS;
+    if (access_admin_token(r) || access_admit(r))
+      h_status(r);
   } else if (strcmp(path, "/stats") == 0) {
     r->endpoint = EP_STATS;
     if (access_admin_token(r) || access_admit(r))
@@ -155,7 +155,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   else
     route(&r);
   double ms = ms_since(&t0);
-  metrics_request(&srv->metrics, r.endpoint, r.status, r.bytes);
+  metrics_request(&srv->metrics, r.endpoint, r.status, r.bytes, r.cache,
+                  ms / 1e3);
   log_access(r.method, r.path, r.status, r.bytes, ms, r.cache,
              srv->auth ? identity_label(&r.id) : NULL);
   access_finish(&r, ms);
@@ -260,34 +261,74 @@ static void poke(const char *listen) {
   freeaddrinfo(ai);
 }
 
-void server_stop(struct server *srv) {
+int server_stop(struct server *srv) {
   if (!srv->ctx)
-    return;
+    return 0;
+  /* 1. /readyz answers 503 at once while everything is still served: the
+   * load balancer (or Kubernetes, which removes the pod from its endpoints
+   * a few seconds after SIGTERM) stops sending new requests. */
   atomic_store(&srv->draining, 1);
-  /* Let in-flight requests finish before CivetWeb closes connections. */
-  for (long waited = 0; waited < srv->cfg->drain_timeout * 10; waited++) {
-    if (atomic_load(&srv->in_flight) == 0)
-      break;
-    usleep(100 * 1000);
+  long delay = srv->cfg->drain_delay;
+  if (delay > 0) {
+    log_info("draining: /readyz answers 503 for %lds while requests are "
+             "still served",
+             delay);
+    struct timespec ts = {delay, 0};
+    while (nanosleep(&ts, &ts) != 0)
+      ;
   }
-  long left = atomic_load(&srv->in_flight);
-  if (left)
-    log_warn("drain timeout: %ld requests still in flight", left);
-  /* mg_stop waits for CivetWeb's master thread, which only looks at its stop
-   * flag between polls of the listening socket (2 s apart). Connecting to
-   * that socket wakes it, so shutdown takes milliseconds, not seconds. */
-  struct stopper st = {.ctx = srv->ctx};
+  /* 2. Let in-flight requests finish. mg_stop cannot be the way: once its
+   * flag is set, CivetWeb's writes give up, so a response being sent would
+   * be cut. Meanwhile every response says Connection: close, so keep-alive
+   * clients take their next request elsewhere; a request that still
+   * arrives is served. */
+  atomic_store(&srv->closing, 1);
+  long limit_ms = srv->cfg->drain_timeout * 1000L, waited_ms = 0;
+  long busy = atomic_load(&srv->in_flight);
+  if (busy)
+    log_info("draining: waiting for %ld requests in flight", busy);
+  while (atomic_load(&srv->in_flight) > 0 && waited_ms < limit_ms) {
+    usleep(10 * 1000);
+    waited_ms += 10;
+  }
+  if (atomic_load(&srv->in_flight) > 0) {
+    /* Stopping CivetWeb would wait for the workers still answering. */
+    log_warn("drain timeout: %ld requests still in flight after %lds; "
+             "exiting without them",
+             atomic_load(&srv->in_flight), srv->cfg->drain_timeout);
+    return -1;
+  }
+  /* 3. Stop accepting and close idle connections. CivetWeb's master only
+   * looks at its stop flag between polls of the listening socket (2 s
+   * apart), so connecting to that socket wakes it. */
+  log_info("draining: no request in flight; closing the listener");
+  /* Heap, not stack: if a worker hangs, the stopper outlives us. */
+  struct stopper *st = calloc(1, sizeof *st);
   pthread_t th;
-  if (pthread_create(&th, NULL, stop_thread, &st) != 0) {
+  if (st)
+    st->ctx = srv->ctx;
+  if (!st || pthread_create(&th, NULL, stop_thread, st) != 0) {
+    free(st);
     mg_stop(srv->ctx);
   } else {
-    for (int i = 0; i < 200 && !atomic_load(&st.done); i++) {
-      poke(srv->cfg->listen);
+    /* A request that slipped in just now may still be answering: give it
+     * what is left of drain_timeout, and at least 5 s. */
+    long left = limit_ms - waited_ms;
+    long polls = (left > 5000 ? left : 5000) / 20;
+    for (long i = 0; i < polls && !atomic_load(&st->done); i++) {
+      if (i < 250)
+        poke(srv->cfg->listen);
       usleep(20 * 1000);
     }
+    if (!atomic_load(&st->done)) {
+      log_warn("drain timeout: CivetWeb did not stop; exiting without it");
+      return -1;
+    }
     pthread_join(th, NULL);
+    free(st);
   }
   srv->ctx = NULL;
   connguard_stop(srv->guard); /* after the workers have unregistered */
   srv->guard = NULL;
+  return 0;
 }

@@ -55,6 +55,8 @@ struct server {
   struct mg_context *ctx;
   char spool_dir[256]; /* where zips are spooled while being validated */
   atomic_int draining;
+  atomic_int closing;  /* draining, past drain_delay: Connection: close */
+  atomic_int starting; /* waiting for storage at start-up */
   atomic_long in_flight;
   struct metrics metrics;
 };
@@ -106,9 +108,14 @@ CURL *worker_curl(struct worker *w);
 /* Starts CivetWeb on cfg->listen with the handlers. 0 or ERR_CONFIG with a
  * reason (e.g. the port is taken). */
 int server_start(struct server *srv, struct reason *why);
-/* Stops accepting, lets in-flight requests finish (up to drain_timeout),
- * then stops CivetWeb. */
-void server_stop(struct server *srv);
+/* Drains and stops: /readyz answers 503 "draining" at once while requests
+ * are still served for drain_delay seconds; then every response says
+ * Connection: close while in-flight requests finish (within drain_timeout),
+ * and only then does CivetWeb stop accepting and close idle connections.
+ * 0 when CivetWeb stopped; -1 when requests were still running at the
+ * deadline (CivetWeb still holds them: the caller must exit without
+ * freeing). */
+int server_stop(struct server *srv);
 
 /* Handlers, one file each family. Each returns the HTTP status it sent. */
 int h_module(struct req *r);
@@ -116,6 +123,8 @@ int h_sumdb(struct req *r);
 int h_healthz(struct req *r);
 int h_readyz(struct req *r);
 int h_stats(struct req *r);
+/* GET /: the status page (h_status.c), HTML for people. */
+int h_status(struct req *r);
 int h_admin_purge(struct req *r);
 /* The purge subscriber: drops hot-cache entries under prefix. */
 void h_admin_on_purge(void *arg, const char *prefix);

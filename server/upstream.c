@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -35,6 +36,7 @@ void upstream_free(struct upstream *u) {
   for (size_t i = 0; i < u->n; i++) {
     free(u->v[i].base);
     free(u->v[i].shown);
+    free(u->v[i].health);
   }
   free(u->v);
   free(u->redirect_hosts);
@@ -80,8 +82,11 @@ static int add_entry(struct upstream *u, const char *s, size_t len, int bar,
                  : rc;
     e->base = buf_steal(&b, NULL);
     e->shown = malloc(strlen(e->base) + 1);
-    if (!e->shown) {
+    e->health = calloc(1, sizeof *e->health);
+    if (!e->shown || !e->health) {
       free(e->base);
+      free(e->shown);
+      free(e->health);
       return ERR_NOMEM;
     }
     upstream_redact(e->base, e->shown, strlen(e->base) + 1);
@@ -437,11 +442,40 @@ static void own_credentials(CURL *h, const char *origin) {
   curl_url_cleanup(u);
 }
 
-int upstream_get_url(CURL *h, const char *url, const char *shown,
-                     const char *redirect_hosts, long connect_timeout,
-                     long fetch_timeout, const struct up_sink *sink,
-                     long *status, struct reason *why) {
+/* What a transport failure says about the peer. */
+static enum metrics_outcome curl_outcome(CURLcode cc) {
+  switch (cc) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return OUTCOME_TIMEOUT;
+  case CURLE_COULDNT_CONNECT:
+    return OUTCOME_REFUSED;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return OUTCOME_DNS;
+  default:
+    return OUTCOME_NETWORK;
+  }
+}
+
+/* What an answer's status says about the peer. */
+static enum metrics_outcome status_outcome(long code) {
+  if (code == 200)
+    return OUTCOME_OK;
+  if (code == 404 || code == 410)
+    return OUTCOME_NOT_FOUND;
+  if (code >= 400 && code < 500)
+    return OUTCOME_STATUS_4XX;
+  if (code >= 500 && code < 600)
+    return OUTCOME_STATUS_5XX;
+  return OUTCOME_STATUS_OTHER;
+}
+
+static int get_url(CURL *h, const char *url, const char *shown,
+                   const char *redirect_hosts, long connect_timeout,
+                   long fetch_timeout, const struct up_sink *sink, long *status,
+                   struct reason *why, enum metrics_outcome *oc) {
   *status = 0;
+  *oc = OUTCOME_LOCAL;
   if (!h)
     return reason_set(why, ERR_NOMEM, "out of memory: no HTTP client");
   struct xfer x = {.sink = sink, .h = h, .own_host = 1};
@@ -480,6 +514,7 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
         curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next)
       break;
     if (hops == UPSTREAM_MAX_REDIRECTS) {
+      *oc = OUTCOME_REDIRECT;
       rc = reason_set(why, ERR_UPSTREAM, "upstream %s: more than %d redirects",
                       shown, UPSTREAM_MAX_REDIRECTS);
       break;
@@ -487,6 +522,7 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
     int own = 0;
     struct reason rwhy = {{0}};
     if (upstream_redirect_check(url, hop, next, redirect_hosts, &own, &rwhy)) {
+      *oc = OUTCOME_BLOCKED;
       rc = reason_set(why, ERR_UPSTREAM, "upstream %s: %s", shown, rwhy.text);
       break;
     }
@@ -522,6 +558,9 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
   upstream_redact(url, where, sizeof where);
   buf_free(&x.errbody);
   if (x.sink_rc) {
+    *oc = x.sink_rc == ERR_TOO_LARGE           ? OUTCOME_TOO_LARGE
+          : x.sink_rc == ERR_BAD_UPSTREAM_DATA ? OUTCOME_INVALID
+                                               : OUTCOME_LOCAL;
     if (!why || !why->text[0])
       reason_set(why, x.sink_rc, "upstream %s: %s", shown, err_str(x.sink_rc));
     return x.sink_rc;
@@ -529,13 +568,18 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
   if (is_file) {
     if (cc == CURLE_FILE_COULDNT_READ_FILE) {
       *status = 404;
+      *oc = OUTCOME_NOT_FOUND;
       return reason_set(why, ERR_NOT_FOUND, "not found");
     }
     if (cc == CURLE_OK) {
       *status = 200;
+      *oc = OUTCOME_OK;
       return 0;
     }
   }
+  *oc = x.refused_kind   ? OUTCOME_BLOCKED
+        : cc != CURLE_OK ? curl_outcome(cc)
+                         : status_outcome(code);
   if (x.refused_kind)
     return reason_set(why, ERR_UPSTREAM,
                       "upstream %s: connecting to %s (%s address) refused: "
@@ -556,6 +600,18 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
                                 "not found: %s answered %ld", where, code);
   return reason_set(why, ERR_UPSTREAM, "upstream %s answered %ld%s%s", shown,
                     code, line[0] ? ": " : "", line);
+}
+
+int upstream_get_url(CURL *h, const char *url, const char *shown,
+                     const char *redirect_hosts, long connect_timeout,
+                     long fetch_timeout, const struct up_sink *sink,
+                     struct metrics_peer *peer, long *status,
+                     struct reason *why) {
+  enum metrics_outcome oc;
+  int rc = get_url(h, url, shown, redirect_hosts, connect_timeout,
+                   fetch_timeout, sink, status, why, &oc);
+  metrics_peer_note(peer, oc, rc ? reason_text(why, rc) : NULL);
+  return rc;
 }
 
 int upstream_get(const struct upstream *u, CURL *h, const char *rel,
@@ -580,8 +636,8 @@ int upstream_get(const struct upstream *u, CURL *h, const char *rel,
     if (why)
       why->text[0] = '\0';
     rc = upstream_get_url(h, buf_cstr(&url), e->shown, u->redirect_hosts,
-                          u->connect_timeout, u->fetch_timeout, sink, &status,
-                          why);
+                          u->connect_timeout, u->fetch_timeout, sink, e->health,
+                          &status, why);
     log_debug("upstream GET %s/%s -> %ld (%s)", e->shown, rel, status,
               err_str(rc));
     buf_free(&url);

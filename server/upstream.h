@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 struct reason;
+struct metrics_peer;
 
 enum up_kind { UP_PROXY, UP_DIRECT, UP_OFF };
 
@@ -35,6 +36,7 @@ struct up_entry {
   char *base;       /* UP_PROXY: URL without trailing '/'; else NULL */
   char *shown;      /* base with any user:password@ removed, for messages */
   int on_any_error; /* the separator after this entry is '|' */
+  struct metrics_peer *health; /* UP_PROXY: its outcomes (owned); else NULL */
 };
 
 struct upstream {
@@ -82,11 +84,14 @@ int upstream_get(const struct upstream *u, CURL *h, const char *rel,
  * hops within fetch_timeout together. *status gets the last HTTP status (0
  * if none). Same returns as upstream_get, with 404 -> ERR_NOT_FOUND and
  * 410 -> ERR_GONE; a refused redirect or address is ERR_UPSTREAM with a
- * reason saying what was refused. */
+ * reason saying what was refused. The outcome (timeout, refused, a 5xx,
+ * ...) is noted in peer (metrics.h; NULL: nowhere); upstream_get notes
+ * each entry's in its own record. */
 int upstream_get_url(CURL *h, const char *url, const char *shown,
                      const char *redirect_hosts, long connect_timeout,
                      long fetch_timeout, const struct up_sink *sink,
-                     long *status, struct reason *why);
+                     struct metrics_peer *peer, long *status,
+                     struct reason *why);
 
 #define UPSTREAM_MAX_REDIRECTS 10
 
