@@ -251,7 +251,10 @@ def start_nginx(bench, root, port, workers=2, name="nginx"):
 
 
 def start_gomirror(bench, binary, port, *flags, name="gomirror"):
-    return bench.start(name, [binary, f"--listen=127.0.0.1:{port}", *flags], port=port)
+    """gomirror on 127.0.0.1:port; it stops at once on SIGTERM (drain_delay
+    0) unless flags say otherwise."""
+    return bench.start(name, [binary, f"--listen=127.0.0.1:{port}", "--drain_delay=0", *flags],
+                       port=port)
 
 
 def http_get(url, timeout=60):

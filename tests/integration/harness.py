@@ -35,6 +35,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(os.path.dirname(HERE), "tools")
+ROOT = os.path.dirname(os.path.dirname(HERE))  # the repository
 sys.path.insert(0, TOOLS)
 import fixtures  # noqa: E402  (tests/tools/fixtures.py)
 from netutil import free_port, port_open  # noqa: E402,F401
@@ -426,22 +427,25 @@ class T:
         return p
 
     def start_gomirror(self, upstream=None, sumdb=None, data_dir=None, timeout=20,
-                       storage=None, s3_prefix=None, **keys):
+                       storage=None, s3_prefix=None, port=None, storage_url=None, **keys):
         """gomirror on a free port; waits for /healthz == 200.
 
         Storage is the script's (--storage fs|s3): fs in a fresh directory, or
         a fresh prefix of the shared RGW bucket. upstream: a URL or GOPROXY
         list (or an Upstream); sumdb: "name=url" (or a Sumdb); other keyword
-        arguments become --key=value flags (None drops a default flag)."""
+        arguments become --key=value flags (None drops a default flag);
+        storage_url replaces the --storage flag chosen above."""
         d = self.mkdtemp("gomirror")
-        port = free_port()
+        port = port or free_port()
         data_dir = data_dir or os.path.join(d, "data")
         if isinstance(upstream, Proc):
             upstream = upstream.url
         if isinstance(sumdb, Sumdb):
             sumdb = f"{sumdb.name}={sumdb.url}"
+        # drain_delay 0: a test's gomirror stops at once on SIGTERM; the
+        # tests of draining set it.
         flags = {"listen": f"127.0.0.1:{port}", "storage": f"fs://{data_dir}",
-                 "log_level": "debug"}
+                 "log_level": "debug", "drain_delay": 0}
         rgw_ = None
         prefix = None
         if (storage or self.runner.storage) == "s3":
@@ -459,6 +463,8 @@ class T:
         if sumdb is not None:
             flags["sumdb"] = sumdb
         flags.update(keys)
+        if storage_url:
+            flags["storage"] = storage_url
         argv = [self.binary] + [f"--{k}={v}" for k, v in flags.items() if v is not None]
         env = clean_env(os.path.join(d, "home"))
         p = Gomirror("gomirror", argv, os.path.join(d, "gomirror.log"), env=env, cwd=d,
@@ -484,11 +490,13 @@ class T:
         p.url = f"redis://{':' + password + '@' if password else ''}127.0.0.1:{port}/0"
         return self._start(p)
 
-    def start_haproxy(self, backends, check_interval_ms=300, tls=None):
+    def start_haproxy(self, backends, check_interval_ms=300, tls=None, retries=3):
         """HAProxy in front of gomirror replicas, with deploy/haproxy.cfg's
         health check (/readyz) and retry options, on loopback. tls: a CA
         from tests/tools/tls.py: the frontend then terminates TLS (HTTP/1.1
-        and HTTP/2) with its server certificate, as in production."""
+        and HTTP/2) with its server certificate, as in production.
+        retries=0: no retry on a refused or dropped connection, as
+        kube-proxy routes to a Service's pods."""
         if not shutil.which("haproxy"):
             raise Failure("haproxy is not installed (Debian package haproxy)")
         d = self.mkdtemp("haproxy")
@@ -498,6 +506,9 @@ class T:
             bind += f" ssl crt {tls['pem']} alpn h2,http/1.1"
         servers = "".join(f"  server g{i} 127.0.0.1:{b.port} check\n"
                           for i, b in enumerate(backends))
+        retry = "  retries 0\n" if not retries else (
+            f"  retries {retries}\n  option redispatch 1\n"
+            "  retry-on conn-failure empty-response response-timeout\n")
         cfg = os.path.join(d, "haproxy.cfg")
         with open(cfg, "w") as f:
             f.write(f"""global
@@ -508,10 +519,7 @@ defaults
   timeout client 10m
   timeout server 10m
   timeout queue 30s
-  retries 3
-  option redispatch 1
-  retry-on conn-failure empty-response response-timeout
-frontend fe
+{retry}frontend fe
   bind {bind}
   http-request del-header X-Forwarded-For
   option forwardfor

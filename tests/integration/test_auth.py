@@ -624,6 +624,7 @@ def test_startup_refuses_weak_hashes_and_warns(t):
     port = harness.free_port()
     log = t.path("wildcard.log")
     p = harness.Proc("gomirror", [t.binary, f"--listen=0.0.0.0:{port}", "--upstream=off",
+                                  "--drain_delay=0",
                                   f"--storage=fs://{t.mkdtemp('d')}"] +
                      [f"--{k}={v}" for k, v in files.keys().items()], log,
                      ready_url=f"http://127.0.0.1:{port}/healthz")

@@ -6,6 +6,7 @@ counts every fetch."""
 import hashlib
 import json
 import os
+import random
 import signal
 import threading
 import time
@@ -36,13 +37,13 @@ def make_layout(t, module, versions, payload=200_000):
     return root
 
 
-def cluster(t, root, delay=None, n=3, **keys):
+def cluster(t, root, delay=None, n=3, retries=3, **keys):
     up = t.start_upstream(root=root, delay=delay)
     redis = t.start_redis()
     prefix = f"{t.name}/shared/"
     reps = [t.start_gomirror(upstream=up, storage="s3", s3_prefix=prefix, meta=redis.url,
                              admin_token=ADMIN, threads=128, **keys) for _ in range(n)]
-    lb = t.start_haproxy(reps)
+    lb = t.start_haproxy(reps, retries=retries)
     wait_backends_up(lb, reps)
     return up, redis, reps, lb
 
@@ -262,6 +263,71 @@ def test_purge_clears_every_replica(t):
         time.sleep(0.1)
     eq(held, [0, 0, 0], "hot-cache bytes on each replica after one purge")
     eq(reps[2].get(f"/{mod}/@v/v1.0.0.zip").status, 200, "served again after purge")
+
+
+
+def test_rolling_restart_loses_nothing(t):
+    """A rolling update as Kubernetes does it: each replica in turn gets
+    SIGTERM (readyz turns 503, HAProxy's health check takes it out within
+    drain_delay, in-flight requests finish) and a new one starts on its port,
+    while clients fetch without pause through HAProxy. Nothing may fail and
+    every body must be right, cache hits and upstream misses alike."""
+    mod = "example.com/rollout"
+    versions = [f"v1.0.{i}" for i in range(40)]
+    root = make_layout(t, mod, versions, payload=100_000)
+    keys = dict(drain_delay=2, drain_timeout=20)
+    # No retries in HAProxy: kube-proxy does not retry either, so only
+    # draining keeps a request from reaching a replica that is gone.
+    up, redis, reps, lb = cluster(t, root, delay=0.2, retries=0, **keys)
+    want = {(v, ext): file_sha(root, mod, v, ext) for v in versions
+            for ext in (".info", ".mod", ".zip")}
+    stop = threading.Event()
+    lock = threading.Lock()
+    done, failures = [0], []
+
+    def client(seed):
+        rnd = random.Random(seed)
+        while not stop.is_set():
+            v = rnd.choice(versions)
+            ext = rnd.choice((".info", ".mod", ".zip", ".zip"))
+            try:
+                r = harness.http_get(f"{lb.url}/{mod}/@v/{v}{ext}", timeout=30)
+                bad = None if r.status == 200 and sha(r.body) == want[(v, ext)] else \
+                    f"{v}{ext}: {r.status} {r.body[:100]!r}"
+            except Exception as e:  # noqa: BLE001
+                bad = f"{v}{ext}: {e!r}"
+            with lock:
+                done[0] += 1
+                if bad:
+                    failures.append(bad)
+
+    ths = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for th in ths:
+        th.start()
+    try:
+        time.sleep(1)
+        for i, old in enumerate(list(reps)):
+            before = done[0]
+            old.terminate()
+            code = old.popen.wait(30)
+            eq(code, 0, f"replica {i} exit status after SIGTERM")
+            with open(old.log) as f:
+                log = f.read()
+            check("draining" in log, f"replica {i} logged no drain")
+            new = t.start_gomirror(upstream=up, storage="s3", s3_prefix=old.s3_prefix,
+                                   meta=redis.url, admin_token=ADMIN, threads=128,
+                                   port=old.port, **keys)
+            reps[i] = new
+            wait_backends_up(lb, reps)
+            check(done[0] > before, f"no request completed while replica {i} restarted")
+        time.sleep(1)
+    finally:
+        stop.set()
+        for th in ths:
+            th.join(60)
+    check(done[0] >= 100, f"only {done[0]} requests made")
+    check(not failures, f"{len(failures)} of {done[0]} requests failed: {failures[:5]}")
+    harness._log(f"rolling restart: {done[0]} requests, 0 failed")
 
 
 if __name__ == "__main__":

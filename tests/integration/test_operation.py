@@ -145,7 +145,7 @@ def test_escaping_equivalence(t):
 def test_sigterm_drains(t):
     v = t.fx["modules"][MOD]["versions"][1]
     up = t.start_upstream(delay=2)
-    gm = t.start_gomirror(upstream=up)
+    gm = t.start_gomirror(upstream=up, drain_delay=1)
     result = {}
 
     def slow():

@@ -102,6 +102,7 @@ def test_wrong_secret_is_a_clear_startup_error(t):
     env.update(AWS_ACCESS_KEY_ID=rgw.access_key, AWS_SECRET_ACCESS_KEY=rgw.secret_key)
     port = harness.free_port()
     p = harness.Gomirror("gomirror", [t.binary, f"--listen=127.0.0.1:{port}",
+                                      "--drain_delay=0",
                                       f"--storage=s3://{rgw.bucket}/envcreds/",
                                       f"--s3_endpoint={rgw.endpoint}"],
                          os.path.join(t.tmp, "envcreds.log"), env=env,

@@ -68,7 +68,7 @@ def start_gm(t, upstream, standin=None, wrap=None, data_dir=None, **keys):
     wrap: argv to run it under (strace)."""
     d = t.mkdtemp("gomirror")
     port = harness.free_port()
-    flags = {"listen": f"127.0.0.1:{port}", "log_level": "debug", "upstream": upstream.url,
+    flags = {"listen": f"127.0.0.1:{port}", "log_level": "debug", "drain_delay": 0, "upstream": upstream.url,
              "header_timeout": HEADER_TIMEOUT}
     if standin is not None:
         flags.update(storage=f"s3://gomirror/{os.path.basename(d)}/",
