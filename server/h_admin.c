@@ -11,7 +11,7 @@
 #include "counters.h"
 #include "hot.h"
 #include "http.h"
-#include "modpath.h"
+#include "mod/modpath.h"
 #include "server.h"
 #include "storage/meta.h"
 

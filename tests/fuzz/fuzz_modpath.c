@@ -4,8 +4,8 @@
  * escape functions and parse again to the same request. */
 #include "core/buf.h"
 #include "core/err.h"
-#include "server/modpath.h"
-#include "server/semver.h"
+#include "mod/modpath.h"
+#include "mod/semver.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Fuzzes the other request parsers that see raw network input: the
  * checksum-database path after /sumdb/<name>/ and the Range header. */
 #include "server/http.h"
-#include "server/modpath.h"
+#include "mod/modpath.h"
 #include "server/sumdb.h"
 #include "storage/storage.h"
 

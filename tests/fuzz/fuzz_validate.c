@@ -6,8 +6,8 @@
  * Seeds: corpus/validate/ (hostile zips: bomb_*, lying sizes, crc_*,
  * too_many_entries), words: validate.dict. */
 #include "core/err.h"
-#include "server/hash1.h"
-#include "server/validate.h"
+#include "mod/hash1.h"
+#include "mod/validate.h"
 
 #include <stdint.h>
 #include <stdio.h>

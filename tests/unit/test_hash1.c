@@ -1,9 +1,9 @@
 /* Hash1 against golang.org/x/mod's own test vector, hostile zips (bombs,
  * lying sizes, CRC-32 mismatches, too many entries), and lookup parsing. */
-#include "server/hash1.h"
+#include "mod/hash1.h"
 
 #include "core/err.h"
-#include "server/validate.h"
+#include "mod/validate.h"
 #include "test.h"
 #include "tests/tools/zipcraft.h"
 

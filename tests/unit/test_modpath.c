@@ -2,7 +2,7 @@
  * I.1-I.4, I.9, I.10) and the x/mod path, escape and version rules, with
  * tables from golang.org/x/mod module/module_test.go. */
 #include "core/err.h"
-#include "server/modpath.h"
+#include "mod/modpath.h"
 #include "test.h"
 
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * merging. */
 #include "core/buf.h"
 #include "core/err.h"
-#include "server/semver.h"
+#include "mod/semver.h"
 #include "test.h"
 
 #include <stdlib.h>

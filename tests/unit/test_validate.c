@@ -1,7 +1,7 @@
 /* Unit tests for server/validate.c. Test zips are built at run time with
  * libzip in a temporary directory (no binary fixtures); a few cases patch
  * the built bytes to declare sizes or names libzip would not write. */
-#include "server/validate.h"
+#include "mod/validate.h"
 
 #include "core/err.h"
 #include "test.h"

@@ -1,8 +1,8 @@
 /* Go's "h1:" module hashes (golang.org/x/mod/sumdb/dirhash Hash1), so a
  * fetched zip and go.mod can be checked against the checksum database before
  * they are stored. */
-#ifndef GOMIRROR_SERVER_HASH1_H
-#define GOMIRROR_SERVER_HASH1_H
+#ifndef GOMIRROR_MOD_HASH1_H
+#define GOMIRROR_MOD_HASH1_H
 
 #include <stddef.h>
 

@@ -1,7 +1,7 @@
 /* Checks on what an upstream sends before anything is stored, so the proxy
  * never caches what the go command would refuse (PROTOCOL.md B, G). */
-#ifndef GOMIRROR_SERVER_VALIDATE_H
-#define GOMIRROR_SERVER_VALIDATE_H
+#ifndef GOMIRROR_MOD_VALIDATE_H
+#define GOMIRROR_MOD_VALIDATE_H
 
 #include <stddef.h>
 #include <stdint.h>

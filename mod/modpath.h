@@ -3,8 +3,8 @@
  * UnescapePath), and module path and version validation (x/mod CheckPath,
  * CheckPathMajor, semver). Nothing reaches storage or an upstream before
  * modpath_parse has accepted it. */
-#ifndef GOMIRROR_SERVER_MODPATH_H
-#define GOMIRROR_SERVER_MODPATH_H
+#ifndef GOMIRROR_MOD_MODPATH_H
+#define GOMIRROR_MOD_MODPATH_H
 
 #include <stddef.h>
 

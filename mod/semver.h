@@ -1,8 +1,8 @@
 /* Semantic versions as Go uses them (golang.org/x/mod/semver and
  * module/pseudo.go), plus the version-list operations the proxy needs. Pure
  * functions; no I/O. */
-#ifndef GOMIRROR_SERVER_SEMVER_H
-#define GOMIRROR_SERVER_SEMVER_H
+#ifndef GOMIRROR_MOD_SEMVER_H
+#define GOMIRROR_MOD_SEMVER_H
 
 #include <stddef.h>
 
