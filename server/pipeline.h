@@ -1,0 +1,63 @@
+/* The module pipeline: make sure a module version is committed (resolve,
+ * fetch once across replicas, validate, verify against the checksum
+ * database, commit .mod and .zip before .info), answer list, @latest and
+ * queries, and read committed artifacts back. It takes no HTTP request: the
+ * handlers (h_module.c) and the command-line tools (cmd_warm.c, ...) are
+ * adapters that build a struct pipe and call these functions. */
+#ifndef GOMIRROR_SERVER_PIPELINE_H
+#define GOMIRROR_SERVER_PIPELINE_H
+
+#include "mod/modpath.h"
+
+#include <stddef.h>
+
+struct buf;
+struct reason;
+struct server;
+struct worker;
+
+/* Longest storage key of a valid module version. */
+#define PIPE_KEY_MAX (MODPATH_ESC_MAX + VERSION_ESC_MAX + 32)
+
+/* One caller's context: the process's resources, a curl handle of its own
+ * (the worker's; each thread needs its own), and what the calls did, for
+ * the access log and the counters. */
+struct pipe {
+  struct server *srv;
+  struct worker *w;
+  const char *cache; /* "hit"; "miss" once something was fetched; "stale" */
+  int upstream;      /* requests sent to upstreams or version control */
+};
+
+static inline void pipe_init(struct pipe *p, struct server *srv,
+                             struct worker *w) {
+  p->srv = srv;
+  p->w = w;
+  p->cache = "hit";
+  p->upstream = 0;
+}
+
+/* "<module_esc>/@v/<version_esc>.<ext>", the storage key of an artifact. */
+void pipe_key(const struct modreq *m, const char *ext, char *out, size_t cap);
+
+/* Makes sure m's version (and, with want_zip, its zip) is committed,
+ * fetching it at most once however many callers ask at the same time, on
+ * this replica or any. 0, or the error with a one-line reason: ERR_NOT_FOUND
+ * / ERR_GONE (cached for negative_ttl), ERR_UPSTREAM(_TIMEOUT),
+ * ERR_BAD_UPSTREAM_DATA, ERR_STORAGE, ERR_UNAVAILABLE, ... */
+int pipe_ensure(struct pipe *p, const struct modreq *m, int want_zip,
+                struct reason *why);
+
+/* The answer to a list, @latest or non-canonical .info query (m->kind):
+ * cached for list_ttl, refreshed once across replicas, and when the
+ * upstream fails served stale or from what storage holds rather than
+ * denying a module gomirror has versions of. 0 with the body in out. */
+int pipe_resolve(struct pipe *p, const struct modreq *m, struct buf *out,
+                 struct reason *why);
+
+/* A committed artifact's bytes (ext "info" or "mod"; a zip is streamed by
+ * the storage layer instead). */
+int pipe_read(struct pipe *p, const struct modreq *m, const char *ext,
+              struct buf *out);
+
+#endif
