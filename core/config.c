@@ -74,6 +74,10 @@ static const struct key keys[] = {
     STR("upstream", upstream, "https://proxy.golang.org", MASK_URL_LIST,
         check_upstream,
         "GOPROXY-syntax chain of upstreams (',' and '|', direct, off)"),
+    BOOLK("offline", offline, "false",
+          "serve only what storage holds: no upstream, version-control or "
+          "checksum-database fetch (as every request with the header "
+          "Disable-Module-Fetch: true)"),
     STR("private", private_patterns, "", SHOW_ALL, NULL,
         "GOPRIVATE-syntax patterns fetched from VCS, never sent upstream"),
     STR("go_binary", go_binary, "go", SHOW_ALL, NULL,
@@ -782,6 +786,22 @@ struct flag_setting {
   const char *value;
 };
 
+int config_flag_span(int argc, char **argv, int i) {
+  const char *a = argv[i];
+  if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ||
+      strcmp(a, "--check-config") == 0 || strcmp(a, "--version") == 0)
+    return 1;
+  if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
+    return 0;
+  const char *fname = a + 2;
+  const char *eq = strchr(fname, '=');
+  size_t flen = eq ? (size_t)(eq - fname) : strlen(fname);
+  const struct key *k = flag_find(fname, flen);
+  if (!k)
+    return 0;
+  return eq || k->type == KEY_BOOL || i + 1 >= argc ? 1 : 2;
+}
+
 int config_load(struct config *c, int argc, char **argv, char **envp,
                 enum config_action *action, struct reason *why) {
   enum config_action act = CONFIG_SERVE;
@@ -1281,10 +1301,24 @@ void config_print(const struct config *c, FILE *out) {
 }
 
 void config_usage(FILE *out) {
-  fputs("usage: gomirror [--config FILE] [--KEY=VALUE | --KEY VALUE]... "
+  fputs("usage: gomirror [serve] [--config FILE] [--KEY=VALUE | --KEY VALUE]... "
         "[--check-config]\n"
+        "       gomirror warm [--jobs N] [FILE | MODULE@VERSION]... [--KEY=VALUE]...\n"
+        "       gomirror export --out FILE [--since TIME] [--modules PATTERNS] "
+        "[--KEY=VALUE]...\n"
+        "       gomirror import FILE [--KEY=VALUE]...\n"
         "       gomirror token new --name NAME [--groups G,G]\n"
         "       gomirror --help | --version\n"
+        "\n"
+        "Commands (each reads the same configuration as serve; COMMAND --help\n"
+        "says more):\n"
+        "  serve    the proxy (the default)\n"
+        "  warm     make sure the versions of go.sum, go.mod or MODULE@VERSION\n"
+        "           lists are committed (fetching what is missing)\n"
+        "  export   write committed versions and their checksum-database proofs\n"
+        "           to a bundle, for an air-gapped site\n"
+        "  import   load a bundle into the storage, checking every file\n"
+        "  token    make an API token for auth_tokens\n"
         "\n"
         "  --help, -h        print this help and exit\n"
         "  --version         print the version and exit\n"

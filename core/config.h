@@ -17,6 +17,7 @@ struct config {
   long vcs_workers;
   long vcs_queue_timeout; /* seconds a fetch waits for a vcs_workers slot */
   long vcs_queue_max;     /* fetches that may wait for a slot */
+  int offline;            /* storage only: nothing is fetched */
   char *vcs_deny_hosts;   /* hosts `direct` never fetches from */
   char *vcs_netrc;        /* "" none */
   char *vcs_gitconfig;    /* "" none */
@@ -116,6 +117,12 @@ enum config_action {
 };
 int config_load(struct config *c, int argc, char **argv, char **envp,
                 enum config_action *action, struct reason *why);
+
+/* For subcommands that mix their own arguments with configuration flags:
+ * how many entries of argv, from argv[i], one configuration flag takes (1
+ * for --key=value, a boolean flag, --help, --check-config, --version; 2 for
+ * --key value), or 0 when argv[i] is not a configuration flag. */
+int config_flag_span(int argc, char **argv, int i);
 
 /* Semantic checks across keys (storage scheme, listen syntax, ttls >= 0,
  * upstream and sumdb syntax). */

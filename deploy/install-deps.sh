@@ -5,7 +5,8 @@
 set -eu
 
 RUN_PKGS="build-essential cmake pkg-config libcivetweb-dev libcurl4-openssl-dev
-libssl-dev libxml2-dev libhiredis-dev libjson-c-dev libzip-dev ca-certificates
+libssl-dev libxml2-dev libhiredis-dev libjson-c-dev libzip-dev libarchive-dev
+ca-certificates
 libldap-dev libcrypt-dev"
 # The go client twice (Debian's 1.19 and 1.23 from bookworm-backports), the
 # servers the suite starts (RGW, Redis, HAProxy, slapd) and the tools that

@@ -24,11 +24,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define LIST_MAX (16u << 20)
+
+/* The pipeline's context for r: storage only when the configuration says
+ * offline or the client sends Disable-Module-Fetch: true (Athens' header). */
+static void req_pipe(struct req *r, struct pipe *p) {
+  pipe_init(p, r->srv, r->w);
+  const char *h = http_header(r, "Disable-Module-Fetch");
+  if (h && strcasecmp(h, "true") == 0)
+    p->offline = 1;
+}
 
 /* Reads a small blob into the hot cache (when it fits) and pins it. NULL
  * with *rc set when storage fails. */
@@ -266,7 +276,7 @@ static int h_version(struct req *r, const struct modreq *m) {
   }
   atomic_fetch_add_explicit(&srv->metrics.hot_misses, 1, memory_order_relaxed);
   struct pipe p;
-  pipe_init(&p, srv, r->w);
+  req_pipe(r, &p);
   int rc = pipe_ensure(&p, m, want_zip, &why);
   r->cache = p.cache;
   r->upstream += p.upstream;
@@ -291,7 +301,7 @@ static int h_mutable(struct req *r, const struct modreq *m) {
   struct buf body;
   buf_init(&body, LIST_MAX);
   struct pipe p;
-  pipe_init(&p, r->srv, r->w);
+  req_pipe(r, &p);
   int rc = pipe_resolve(&p, m, &body, &why);
   r->cache = p.cache;
   r->upstream += p.upstream;

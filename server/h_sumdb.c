@@ -138,6 +138,21 @@ int sumdb_fetch(struct server *srv, struct worker *w,
     storage_del(srv->store, key.data);
   }
   buf_reset(out);
+  if (srv->cfg->offline) {
+    /* Only what storage holds, /latest and partial tiles included (a bundle
+     * import stores them: gomirror import). */
+    rc = immutable ? ERR_NOT_FOUND : storage_get_buf(srv->store, key.data, out);
+    if (!rc)
+      rc = sumdb_check_answer(db, rest, out->data, out->len, why);
+    else
+      rc = reason_set(why, ERR_NOT_FOUND,
+                      "%s/%s is not stored here, and fetching is disabled "
+                      "(offline)",
+                      db->name, rest);
+    *hit = rc == 0;
+    buf_free(&key);
+    return rc;
+  }
   struct buf url;
   buf_init(&url, 4096);
   rc = buf_appendf(&url, "%s/%s", db->url, rest);
@@ -158,6 +173,22 @@ int sumdb_fetch(struct server *srv, struct worker *w,
     rc = sumdb_check_answer(db, rest, out->data, out->len, why);
   if (!rc && immutable)
     storage_put_buf(srv->store, key.data, out->data, out->len);
+  if (rc && rc != ERR_NOT_FOUND && rc != ERR_GONE && !immutable) {
+    /* The database is out of reach: a /latest or partial tile stored by a
+     * bundle import is the answer an air-gapped site has. */
+    struct buf stored;
+    buf_init(&stored, out->max);
+    struct reason bad = {{0}};
+    if (storage_get_buf(srv->store, key.data, &stored) == 0 &&
+        sumdb_check_answer(db, rest, stored.data, stored.len, &bad) == 0) {
+      buf_reset(out);
+      if (buf_append(out, stored.data, stored.len) == 0) {
+        *hit = 1;
+        rc = 0;
+      }
+    }
+    buf_free(&stored);
+  }
   buf_free(&url);
   buf_free(&key);
   return rc;

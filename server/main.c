@@ -29,17 +29,6 @@
 
 extern char **environ;
 
-/* A fatal error, in the log's format once it is known to be JSON (so a log
- * pipeline sees it), else as one plain line on stderr. Returns 2. */
-static int fail(const struct config *cfg, const struct reason *why, int code) {
-  if (cfg && cfg->log_format && strcmp(cfg->log_format, "json") == 0 &&
-      log_setup("json", "error") == 0)
-    log_error("gomirror: %s", reason_text(why, code));
-  else
-    fprintf(stderr, "gomirror: %s\n", reason_text(why, code));
-  return 2;
-}
-
 /* Everything start-up checks except the network, then the configuration. */
 static int check_config(const struct config *cfg, struct reason *why) {
   /* Nothing here may log at info level: the output is the configuration. */
@@ -102,14 +91,33 @@ static int wait_for_storage(struct server *srv, const sigset_t *sigs,
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "token") == 0)
-    return cmd_token(argc - 1, argv + 1);
+  if (argc > 1 && argv[1][0] != '-') {
+    const char *c = argv[1];
+    if (strcmp(c, "token") == 0)
+      return cmd_token(argc - 1, argv + 1);
+    if (strcmp(c, "warm") == 0)
+      return cmd_warm(argc - 1, argv + 1);
+    if (strcmp(c, "export") == 0)
+      return cmd_export(argc - 1, argv + 1);
+    if (strcmp(c, "import") == 0)
+      return cmd_import(argc - 1, argv + 1);
+    if (strcmp(c, "serve") != 0) {
+      fprintf(stderr,
+              "gomirror: unknown command '%.80s' (serve, warm, export, "
+              "import, token; see gomirror --help)\n",
+              c);
+      return 2;
+    }
+    argv[1] = argv[0]; /* serve: the rest are its flags */
+    argc--;
+    argv++;
+  }
   struct config cfg;
   struct reason why = {{0}};
   enum config_action action = CONFIG_SERVE;
   int rc = config_init(&cfg);
   if (rc)
-    return fail(NULL, &why, rc);
+    return cmd_fail(NULL, &why, rc);
   rc = config_load(&cfg, argc, argv, environ, &action, &why);
   if (!rc && action != CONFIG_HELP && action != CONFIG_VERSION)
     rc = config_check(&cfg, &why);
@@ -123,13 +131,13 @@ int main(int argc, char **argv) {
     curl_global_cleanup();
   }
   if (rc || action != CONFIG_SERVE) {
-    int status = rc ? fail(&cfg, &why, rc) : 0;
+    int status = rc ? cmd_fail(&cfg, &why, rc) : 0;
     config_free(&cfg);
     return status;
   }
   rc = log_setup(cfg.log_format, cfg.log_level);
   if (rc) {
-    int status = fail(&cfg, &why, rc);
+    int status = cmd_fail(&cfg, &why, rc);
     config_free(&cfg);
     return status;
   }
@@ -145,7 +153,7 @@ int main(int argc, char **argv) {
 
   if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
     reason_set(&why, ERR_CONFIG, "libcurl failed to initialise");
-    int status = fail(&cfg, &why, ERR_CONFIG);
+    int status = cmd_fail(&cfg, &why, ERR_CONFIG);
     config_free(&cfg);
     return status;
   }
@@ -208,7 +216,7 @@ out:
   mg_exit_library();
   curl_global_cleanup();
   if (rc)
-    status = fail(&cfg, &why, rc);
+    status = cmd_fail(&cfg, &why, rc);
   config_free(&cfg);
   return status;
 }

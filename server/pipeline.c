@@ -35,6 +35,14 @@
 
 #define LIST_MAX (16u << 20)
 
+void pipe_init(struct pipe *p, struct server *srv, struct worker *w) {
+  p->srv = srv;
+  p->w = w;
+  p->cache = "hit";
+  p->upstream = 0;
+  p->offline = srv->cfg->offline;
+}
+
 /* "<module_esc>/@v/<version_esc>.<ext>", truncated to cap (keys of valid
  * requests always fit PIPE_KEY_MAX). Built with memcpy: it runs per request. */
 void pipe_key(const struct modreq *m, const char *ext, char *out,
@@ -514,7 +522,7 @@ static int fetch_locked(void *arg, struct reason *why) {
 /* Makes sure m's version (and zip) is committed, fetching it at most once
  * however many requests ask at the same time, on this replica or any. */
 int pipe_ensure(struct pipe *p, const struct modreq *m, int want_zip,
-                          struct reason *why) {
+                struct reason *why) {
   struct server *srv = p->srv;
   char info_key[PIPE_KEY_MAX], zip_key[PIPE_KEY_MAX], fk[PIPE_KEY_MAX];
   pipe_key(m, "info", info_key, sizeof info_key);
@@ -527,6 +535,12 @@ int pipe_ensure(struct pipe *p, const struct modreq *m, int want_zip,
       return storage_down(m, why);
     if (hi && hz)
       return 0;
+    if (p->offline)
+      return reason_set(why, ERR_NOT_FOUND,
+                        "%s@%s%s is not stored here, and fetching is "
+                        "disabled (%s)",
+                        m->module, m->version, hi ? " (its zip)" : "",
+                        srv->cfg->offline ? "offline" : "Disable-Module-Fetch");
     int cached = neg_cached(srv, m, want_zip, why);
     if (cached)
       return cached;
@@ -846,6 +860,23 @@ int pipe_resolve(struct pipe *p, const struct modreq *m, struct buf *out,
   snprintf(nkey, sizeof nkey, "neg:%s", ckey);
 
   buf_reset(out);
+  if (p->offline) {
+    /* Only what storage holds: a cached list may name versions that are
+     * not stored, which could then not be served. */
+    int rc = ERR_NOT_FOUND;
+    if (kind == MUT_LIST)
+      rc = merged_list(srv, m, NULL, out);
+    else if (kind == MUT_LATEST)
+      rc = latest_from_storage(srv, m, out);
+    if (rc == 0 && out->len > 0)
+      return 0;
+    buf_reset(out);
+    return reason_set(why, ERR_NOT_FOUND,
+                      "%s: %s not stored here, and fetching is disabled (%s)",
+                      m->module,
+                      kind == MUT_QUERY ? m->version : "no version",
+                      srv->cfg->offline ? "offline" : "Disable-Module-Fetch");
+  }
   int status;
   int rc = srv->meta->ops->neg_get(srv->meta, nkey, &status, why);
   if (rc == 0) {

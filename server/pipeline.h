@@ -27,15 +27,13 @@ struct pipe {
   struct worker *w;
   const char *cache; /* "hit"; "miss" once something was fetched; "stale" */
   int upstream;      /* requests sent to upstreams or version control */
+  int offline;       /* answer from storage only (config offline, or the
+                        request's Disable-Module-Fetch: true) */
 };
 
-static inline void pipe_init(struct pipe *p, struct server *srv,
-                             struct worker *w) {
-  p->srv = srv;
-  p->w = w;
-  p->cache = "hit";
-  p->upstream = 0;
-}
+/* A context for srv and the worker's curl handle; offline when the
+ * configuration says so. */
+void pipe_init(struct pipe *p, struct server *srv, struct worker *w);
 
 /* "<module_esc>/@v/<version_esc>.<ext>", the storage key of an artifact. */
 void pipe_key(const struct modreq *m, const char *ext, char *out, size_t cap);

@@ -51,5 +51,45 @@ def test_cached_graph_builds_with_upstream_down(t):
     check("unreachable" in resp.text, f"reason: {resp.text!r}")
 
 
+def test_disable_module_fetch_and_offline(t):
+    """Disable-Module-Fetch: true (Athens' header) answers from storage only;
+    offline=true does it for every request, checksum database included."""
+    up = t.start_upstream()
+    gm = t.start_gomirror(upstream=up, data_dir=os.path.join(t.tmp, "store"))
+    hello = t.fx["modules"]["example.com/hello"]["versions"]
+    stored, other = hello[0], hello[1]
+    eq(gm.get(f"/example.com/hello/@v/{stored}.zip").status, 200, "warm one version")
+    before = len(up.requests())
+    no_fetch = {"Disable-Module-Fetch": "true"}
+    r = gm.get(f"/example.com/hello/@v/{other}.info", headers=no_fetch)
+    eq(r.status, 404, "an unstored version with Disable-Module-Fetch")
+    check("fetching is disabled (Disable-Module-Fetch)" in r.text, f"reason: {r.text!r}")
+    eq(gm.get(f"/example.com/hello/@v/{stored}.mod", headers=no_fetch).status, 200,
+       "a stored version with Disable-Module-Fetch")
+    r = gm.get("/example.com/hello/@v/list", headers=no_fetch)
+    eq((r.status, r.text.split()), (200, [stored]), "the list is what storage holds")
+    r = gm.get("/example.com/hello/@latest", headers=no_fetch)
+    eq(r.status, 200, "@latest from storage")
+    check(f'"Version":"{stored}"' in r.text.replace(" ", ""), f"@latest: {r.text!r}")
+    eq(gm.get("/example.com/nothere/@v/list", headers=no_fetch).status, 404,
+       "a module with nothing stored")
+    eq(len(up.requests()), before, "Disable-Module-Fetch requests reached the upstream")
+    # Without the header the same version is fetched.
+    eq(gm.get(f"/example.com/hello/@v/{other}.info").status, 200, "a normal request fetches")
+    check(len(up.requests()) > before, "the normal request made no upstream request")
+    gm.stop()
+
+    off = t.start_gomirror(upstream=up, data_dir=os.path.join(t.tmp, "store"), offline="true",
+                           sumdb="sumdb.test=http://127.0.0.1:9")
+    before = len(up.requests())
+    eq(off.get(f"/example.com/hello/@v/{stored}.zip").status, 200, "offline: a stored zip")
+    r = off.get(f"/example.com/hello/@v/{hello[2]}.info")
+    eq(r.status, 404, "offline: an unstored version")
+    check("(offline)" in r.text, f"reason: {r.text!r}")
+    r = off.get("/sumdb/sumdb.test/lookup/example.com/hello@" + hello[2])
+    eq(r.status, 404, "offline: a checksum-database lookup not stored")
+    eq(len(up.requests()), before, "offline gomirror reached the upstream")
+
+
 if __name__ == "__main__":
     harness.main()
