@@ -299,7 +299,10 @@ int modpath_unescape(const char *esc, char *out, size_t cap) {
 
 /* x/mod CheckPathMajor, plus the +incompatible rules the go command applies
  * in modfetch (coderepo.go): +incompatible only for v2 and later, and only
- * for paths without a major-version suffix. */
+ * for paths without a major-version suffix. A well-formed version that
+ * cannot belong to the path is ERR_NOT_FOUND (404), as proxy.golang.org
+ * answers: the go command treats 404/410 as "not here" and 400 as a hard
+ * error. */
 static int check_major(const char *path, size_t pn, const char *v,
                        struct reason *why) {
   struct shown sv;
@@ -315,7 +318,7 @@ static int check_major(const char *path, size_t pn, const char *v,
   int incompatible = vn > 13 && memcmp(v + vn - 13, "+incompatible", 13) == 0;
   int v01 = strcmp(m, "v0") == 0 || strcmp(m, "v1") == 0;
   if (incompatible && (pmn > 0 || v01))
-    return reason_set(why, ERR_INVALID,
+    return reason_set(why, ERR_NOT_FOUND,
                       "invalid version \"%s\": +incompatible is only for v2 "
                       "and later, in a path without a major version suffix",
                       show(&sv, v, vn));
@@ -325,13 +328,13 @@ static int check_major(const char *path, size_t pn, const char *v,
   if (pmn == 0) {
     if (v01 || incompatible)
       return 0;
-    return reason_set(why, ERR_INVALID,
+    return reason_set(why, ERR_NOT_FOUND,
                       "invalid version \"%s\": should be v0 or v1, not %s",
                       show(&sv, v, vn), m);
   }
   if (strlen(m) == pmn - 1 && memcmp(m, pm + 1, pmn - 1) == 0)
     return 0;
-  return reason_set(why, ERR_INVALID,
+  return reason_set(why, ERR_NOT_FOUND,
                     "invalid version \"%s\": should be %.*s, not %s",
                     show(&sv, v, vn), (int)(pmn - 1), pm + 1, m);
 }

@@ -284,6 +284,17 @@ static int h_version(struct req *r, const struct modreq *m) {
                                 ? &srv->metrics.storage_misses
                                 : &srv->metrics.storage_hits,
                             1, memory_order_relaxed);
+  if ((rc == ERR_NOT_FOUND || rc == ERR_GONE) && m->kind == MODREQ_INFO) {
+    struct buf info;
+    buf_init(&info, VALIDATE_INFO_MAX);
+    if (pipe_info_only(&p, m, &info) == 0) {
+      int st = http_send(r, 200, CT_JSON, CACHE_SHORT, NULL, info.data,
+                         info.len);
+      buf_free(&info);
+      return st;
+    }
+    buf_free(&info);
+  }
   if (rc)
     return http_fail(r, rc, &why);
   switch (m->kind) {

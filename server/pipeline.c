@@ -224,13 +224,12 @@ static int storage_down(const struct modreq *m, struct reason *why) {
                     m->module, m->version);
 }
 
-/* Fetches, validates and commits what is missing of m's version (and its
- * zip when want_zip). Only ever run by one thread per version. */
 /* Fetches .info and .mod (unless have_info) and the zip (when need_zip)
  * down the upstream chain. UPSTREAM_DIRECT when the chain says `direct`. */
 static int gather_upstream(struct pipe *p, const struct modreq *m, int have_info,
                            int need_zip, struct buf *info, struct buf *mod,
-                           struct spool *sp, struct reason *why) {
+                           struct spool *sp, int *info_only,
+                           struct reason *why) {
   struct server *srv = p->srv;
   char rel[PIPE_KEY_MAX];
   int rc;
@@ -247,6 +246,14 @@ static int gather_upstream(struct pipe *p, const struct modreq *m, int have_info
       return rc;
     snprintf(rel, sizeof rel, "%s/@v/%s.mod", m->module_esc, m->version_esc);
     rc = fetch_buf(p, rel, mod, why);
+    if (rc == ERR_NOT_FOUND || rc == ERR_GONE) {
+      /* The upstream knows the version but has no .mod: nothing is
+       * committed, the .info stays servable (pipe_info_only). */
+      *info_only = 1;
+      return reason_set(why, rc,
+                        "%s@%s: the upstream has its .info but no .mod",
+                        m->module, m->version);
+    }
     if (!rc)
       rc = validate_mod(mod->data, mod->len, m->module, why);
     if (rc)
@@ -443,6 +450,25 @@ static int neg_cached(struct server *srv, const struct modreq *m, int want_zip,
   return 0;
 }
 
+/* The metadata key of a version whose .info the upstream serves without
+ * its .mod. */
+static void info_only_key(const struct modreq *m, char *out, size_t cap) {
+  snprintf(out, cap, "infoonly:%s@%s", m->module, m->version);
+}
+
+int pipe_info_only(struct pipe *p, const struct modreq *m, struct buf *out) {
+  char ik[PIPE_KEY_MAX + 16];
+  info_only_key(m, ik, sizeof ik);
+  time_t at = 0;
+  buf_reset(out);
+  int rc = p->srv->meta->ops->cache_get(p->srv->meta, ik, out, &at);
+  if (!rc && time(NULL) - at > p->srv->cfg->negative_ttl)
+    rc = ERR_NOT_FOUND; /* as old as the 404 of its .mod */
+  if (rc)
+    buf_reset(out);
+  return rc;
+}
+
 /* Fetches, validates and commits what is missing of m's version (and its
  * zip when want_zip). Only ever run by one thread per version: private
  * modules and `direct` come from version control, the rest from the
@@ -475,7 +501,14 @@ static int fetch_version(struct pipe *p, const struct modreq *m, int want_zip,
     rc = gather_vcs(p, srv->vcs_private, m->module, m->version, have_info,
                     need_zip, &info, &mod, &sp, got, sizeof got, why);
   } else {
-    rc = gather_upstream(p, m, have_info, need_zip, &info, &mod, &sp, why);
+    int info_only = 0;
+    rc = gather_upstream(p, m, have_info, need_zip, &info, &mod, &sp,
+                         &info_only, why);
+    if (info_only) {
+      char ik[PIPE_KEY_MAX + 16];
+      info_only_key(m, ik, sizeof ik);
+      srv->meta->ops->cache_put(srv->meta, ik, info.data, info.len);
+    }
     if (rc == UPSTREAM_DIRECT) {
       buf_reset(&info);
       buf_reset(&mod);

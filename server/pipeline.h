@@ -46,6 +46,13 @@ void pipe_key(const struct modreq *m, const char *ext, char *out, size_t cap);
 int pipe_ensure(struct pipe *p, const struct modreq *m, int want_zip,
                 struct reason *why);
 
+/* After pipe_ensure answered ERR_NOT_FOUND/ERR_GONE for an .info: the
+ * .info the upstream served for a version it has no .mod for (nothing was
+ * committed), for negative_ttl seconds. Serving it keeps the go command's
+ * @latest and query resolution working, as the upstream itself does; the
+ * .mod and .zip answer 404. 0 with the body in out, or ERR_NOT_FOUND. */
+int pipe_info_only(struct pipe *p, const struct modreq *m, struct buf *out);
+
 /* The answer to a list, @latest or non-canonical .info query (m->kind):
  * cached for list_ttl, refreshed once across replicas, and when the
  * upstream fails served stale or from what storage holds rather than

@@ -41,7 +41,11 @@ CORPUS = [
     ("/examplecom/hello/@v/list", {400}),
     ("/example.com/hello/v1/@v/list", {400}),
     ("/example.com/hello/v02/@v/list", {400}),
-    ("/example.com/hello/@v/v2.0.0.mod", {400}),
+    # A well-formed version that cannot belong to the path: "not here"
+    # (404, as proxy.golang.org answers), which the go command reports
+    # without treating it as a broken proxy.
+    ("/example.com/hello/@v/v2.0.0.mod", {404}),
+    ("/example.com/hello/v2/@v/v1.0.0.zip", {404}),
     ("/example.com/hello/@v/master.zip", {400}),
     ("/example.com/hello/@v/v1.0.0%20.info", {400}),
     ("/example.com/con/@v/list", {400}),

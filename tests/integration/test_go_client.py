@@ -392,5 +392,40 @@ def test_fork_in_a_replace_directive(t):
        "the fork's .mod through gomirror")
 
 
+def test_info_without_mod(t):
+    """A version whose .info the upstream serves but whose .mod it does not:
+    list and @latest resolution still work for the go command, the .info is
+    served without committing anything, and the .mod answers 404."""
+    root = t.mkdtemp("half-upstream")
+    d = os.path.join(root, "example.com", "half", "@v")
+    os.makedirs(d)
+    for v, with_mod in (("v1.0.0", True), ("v1.1.0", False)):
+        with open(os.path.join(d, f"{v}.info"), "w") as f:
+            f.write(f'{{"Version":"{v}","Time":"2024-01-0{1 if with_mod else 2}T00:00:00Z"}}')
+        if with_mod:
+            with open(os.path.join(d, f"{v}.mod"), "w") as f:
+                f.write("module example.com/half\n")
+    with open(os.path.join(d, "list"), "w") as f:
+        f.write("v1.0.0\nv1.1.0\n")
+    up = t.start_upstream(root=root)
+    gm = t.start_gomirror(upstream=up)
+    eq(gm.get("/example.com/half/@v/v1.1.0.mod").status, 404, "the missing .mod")
+    r = gm.get("/example.com/half/@v/v1.1.0.info")
+    eq(r.status, 200, "the .info of a version without .mod")
+    check('"v1.1.0"' in r.text, f"the .info: {r.text!r}")
+    check(not [k for k in gm.stored_keys() if "v1.1.0" in k],
+          f"something of v1.1.0 was committed: {gm.stored_keys()}")
+    env = t.go_env(gm.url)
+    r = run_go(["list", "-m", "-json", "example.com/half@latest"], env)
+    eq(r.json_stream()[0].get("Version"), "v1.1.0", "@latest")
+    # (-versions without -retracted makes the go command itself read the
+    # newest version's go.mod for retractions, which fails against any proxy
+    # serving this upstream.)
+    r = run_go(["list", "-m", "-retracted", "-versions", "-json", "example.com/half"], env)
+    eq(r.json_stream()[0].get("Versions"), ["v1.0.0", "v1.1.0"], "versions")
+    r = run_go(["mod", "download", "-json", "example.com/half@v1.1.0"], env, check=False)
+    check(not r.ok and "404" in r.out + r.err, f"downloading v1.1.0 should fail with 404:\n{r}")
+
+
 if __name__ == "__main__":
     harness.main()

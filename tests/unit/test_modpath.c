@@ -220,10 +220,10 @@ static void test_plus(void) {
 
   static const struct pcase cases[] = {
       /* +incompatible is only for v2+ without a /vN suffix. */
-      {"/example.com/a/@v/v1.0.0+incompatible.zip", ERR_INVALID},
-      {"/example.com/a/@v/v0.1.0+incompatible.mod", ERR_INVALID},
-      {"/example.com/a/v2/@v/v2.0.0+incompatible.zip", ERR_INVALID},
-      {"/gopkg.in/yaml.v2/@v/v2.0.0+incompatible.zip", ERR_INVALID},
+      {"/example.com/a/@v/v1.0.0+incompatible.zip", ERR_NOT_FOUND},
+      {"/example.com/a/@v/v0.1.0+incompatible.mod", ERR_NOT_FOUND},
+      {"/example.com/a/v2/@v/v2.0.0+incompatible.zip", ERR_NOT_FOUND},
+      {"/gopkg.in/yaml.v2/@v/v2.0.0+incompatible.zip", ERR_NOT_FOUND},
       {"/example.com/a/@v/v3.1.0-pre+incompatible.zip", 0},
       /* Other build metadata is never canonical. */
       {"/example.com/a/@v/v1.0.0+meta.zip", ERR_INVALID},
@@ -243,7 +243,9 @@ static void test_major_suffix(void) {
   EXPECT_PARSE("/gopkg.in/yaml.v2/@v/list", 0, &r);
   ASSERT_EQ_STR(r.module, "gopkg.in/yaml.v2");
   /* A canonical version for the wrong major is a query for .info (the go
-   * command accepts a different answer there), invalid elsewhere. */
+   * command accepts a different answer there), elsewhere "not found" (404,
+   * as proxy.golang.org answers; 400 would be a hard error for the go
+   * command). */
   EXPECT_PARSE("/example.com/a/@v/v2.0.0.info", 0, &r);
   ASSERT_EQ_INT(r.canonical, 0);
   EXPECT_PARSE("/example.com/a/@v/v2.0.0+incompatible.info", 0, &r);
@@ -257,27 +259,27 @@ static void test_major_suffix(void) {
       {"/example.com/a/v2.0/@v/list", ERR_INVALID},
       {"/example.com/a/v1/@latest", ERR_INVALID},
       {"/example.com/a/v10/@v/v10.1.0.zip", 0},
-      {"/example.com/a/v2/@v/v1.0.0.zip", ERR_INVALID},
-      {"/example.com/a/v2/@v/v3.0.0.zip", ERR_INVALID},
-      {"/example.com/a/@v/v2.0.0.zip", ERR_INVALID},
-      {"/example.com/a/@v/v2.0.0.mod", ERR_INVALID},
+      {"/example.com/a/v2/@v/v1.0.0.zip", ERR_NOT_FOUND},
+      {"/example.com/a/v2/@v/v3.0.0.zip", ERR_NOT_FOUND},
+      {"/example.com/a/@v/v2.0.0.zip", ERR_NOT_FOUND},
+      {"/example.com/a/@v/v2.0.0.mod", ERR_NOT_FOUND},
       {"/example.com/a/@v/v0.0.0-20191109021931-daa7c04131f5.zip", 0},
       {"/example.com/a/v2/@v/v2.0.0-20191109021931-daa7c04131f5.zip", 0},
       {"/example.com/a/v2/@v/v0.0.0-20191109021931-daa7c04131f5.zip",
-       ERR_INVALID},
+       ERR_NOT_FOUND},
       {"/example.com/v2/@v/v2.0.0.zip", 0},
       {"/example.com/av2/@v/v1.0.0.zip", 0},
       {"/gopkg.in/yaml.v2/@v/v2.4.0.zip", 0},
-      {"/gopkg.in/yaml.v2/@v/v3.0.0.zip", ERR_INVALID},
-      {"/gopkg.in/yaml.v2/@v/v1.0.0.zip", ERR_INVALID},
+      {"/gopkg.in/yaml.v2/@v/v3.0.0.zip", ERR_NOT_FOUND},
+      {"/gopkg.in/yaml.v2/@v/v1.0.0.zip", ERR_NOT_FOUND},
       {"/gopkg.in/yaml.v0/@v/v0.1.0.zip", 0},
       {"/gopkg.in/yaml.v1/@v/v1.0.0.zip", 0},
       {"/gopkg.in/yaml.v1-unstable/@v/v1.0.0.zip", 0},
-      {"/gopkg.in/yaml.v2-unstable/@v/v1.0.0.zip", ERR_INVALID},
+      {"/gopkg.in/yaml.v2-unstable/@v/v1.0.0.zip", ERR_NOT_FOUND},
       /* x/mod keeps old v0.0.0 pseudo-versions working for .v1. */
       {"/gopkg.in/check.v1/@v/v0.0.0-20161208181325-20d25e280405.mod", 0},
       {"/gopkg.in/check.v2/@v/v0.0.0-20161208181325-20d25e280405.mod",
-       ERR_INVALID},
+       ERR_NOT_FOUND},
       {"/gopkg.in/yaml/@v/list", ERR_INVALID},
       {"/gopkg.in/yaml.v/@v/list", ERR_INVALID},
       {"/gopkg.in/yaml.v02/@v/list", ERR_INVALID},
@@ -617,7 +619,7 @@ static void test_reasons(void) {
                 ERR_INVALID);
   ASSERT_TRUE(strstr(why.text, "master") != NULL);
   ASSERT_EQ_INT(modpath_parse("/example.com/a/@v/v2.0.0.zip", &r, &why),
-                ERR_INVALID);
+                ERR_NOT_FOUND);
   ASSERT_TRUE(strstr(why.text, "should be v0 or v1, not v2") != NULL);
   ASSERT_EQ_INT(modpath_parse("/example.com/A/@v/list", &r, &why),
                 ERR_NOT_FOUND);
