@@ -400,6 +400,30 @@ static int dial_one(const struct endpoint *ep, long long deadline,
 
 /* Asks each sentinel in turn where the master is. ERR_CONFIG when every
  * sentinel answered and none knows the name. */
+/* Sentinels may require the same password as Redis (Bitnami's chart does by
+ * default). One that has none answers AUTH with an error we ignore; any
+ * other refusal is this sentinel's failure. */
+static int sentinel_auth(const struct rmeta *rm, const struct endpoint *s,
+                         redisContext *c, struct reason *why) {
+  redisReply *r = rm->user[0]
+                      ? redisCommand(c, "AUTH %s %s", rm->user, rm->pass)
+                      : redisCommand(c, "AUTH %s", rm->pass);
+  if (!r)
+    return reason_set(why, ERR_UNAVAILABLE, "redis sentinel %s:%d: %s",
+                      s->host, s->port, c->errstr);
+  int rc = 0;
+  if (r->type == REDIS_REPLY_ERROR &&
+      !(r->str && (strstr(r->str, "without any password configured") ||
+                   strstr(r->str, "no password is set")))) {
+    char text[120];
+    scrub(rm, r->str, r->len, text, sizeof text);
+    rc = reason_set(why, ERR_UNAVAILABLE, "redis sentinel %s:%d: AUTH: %s",
+                    s->host, s->port, text);
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
 static int ask_sentinels(const struct rmeta *rm, long long deadline,
                          struct endpoint *master, struct reason *why) {
   size_t unknown = 0;
@@ -411,6 +435,10 @@ static int ask_sentinels(const struct rmeta *rm, long long deadline,
     redisContext *c;
     if (dial_one(s, mine, "redis sentinel", &c, why))
       continue;
+    if (rm->pass[0] && sentinel_auth(rm, s, c, why)) {
+      redisFree(c);
+      continue;
+    }
     redisReply *r =
         redisCommand(c, "SENTINEL get-master-addr-by-name %s", rm->master);
     if (!r) {

@@ -164,6 +164,36 @@ def test_secrets_from_files(t):
     one_line_error(r, "missing secret file", "s3_secret_key_file")
 
 
+def test_sentinel_with_a_password(t):
+    """Redis Sentinel that requires the same password as Redis (Bitnami's
+    chart default): gomirror authenticates to Sentinel too and is ready, not
+    degraded with NOAUTH."""
+    pw = "sentinel-pw-4e1"
+    redis = t.start_redis(password=pw)
+    d = t.mkdtemp("sentinel")
+    port = harness.free_port()
+    conf = os.path.join(d, "sentinel.conf")
+    with open(conf, "w") as f:
+        f.write(f"port {port}\nbind 127.0.0.1\ndaemonize no\ndir {d}\n"
+                f"requirepass {pw}\n"
+                f"sentinel monitor corp 127.0.0.1 {redis.port} 1\n"
+                f"sentinel auth-pass corp {pw}\n")
+    t._start(harness.Proc("sentinel", ["redis-server", conf, "--sentinel"],
+                          os.path.join(d, "sentinel.log"), ready_port=port))
+    up = t.start_upstream()
+    gm = t.start_gomirror(upstream=up, storage="fs",
+                          meta=f"redis-sentinel://127.0.0.1:{port}/corp", redis_password=pw)
+    deadline = time.time() + 10
+    r = gm.get("/readyz")
+    while (r.status != 200 or "degraded" in r.text) and time.time() < deadline:
+        time.sleep(0.2)
+        r = gm.get("/readyz")
+    eq((r.status, "degraded" in r.text), (200, False), f"readyz with Sentinel: {r.text!r}")
+    v = t.fx["modules"][MOD]["versions"][0]
+    eq(gm.get(f"/{MOD}/@v/{v}.info").status, 200, "fetch through the Sentinel's master")
+    check(any(k.startswith(b"gomirror:") for k in redis.cli("--scan").encode().split()),
+          "nothing written to the Sentinel's master")
+
 def test_waits_for_storage_that_is_not_up_yet(t):
     port = harness.free_port()
     gm = t.start_gomirror(storage="fs", storage_url="s3://gomirror/w/",
