@@ -620,9 +620,9 @@ static int s3_get(struct storage *s, const char *key, const struct range *r,
 
 static int put_single(struct s3_storage *s3, const char *key,
                       blob_source_fn src, void *arg, uint64_t size,
-                      struct reason *why) {
+                      int replace, struct reason *why) {
   for (;;) {
-    int inm = atomic_load(&s3->use_inm);
+    int inm = !replace && atomic_load(&s3->use_inm);
     struct call c = {.method = "PUT",
                      .key = key,
                      .src = src,
@@ -741,7 +741,17 @@ static int s3_put(struct storage *s, const char *key, blob_source_fn src,
   struct s3_storage *s3 = s3_of(s);
   struct reason why = {{0}};
   int rc = size > s3->part_size ? put_multipart(s3, key, src, arg, size, &why)
-                                : put_single(s3, key, src, arg, size, &why);
+                                : put_single(s3, key, src, arg, size, 0, &why);
+  if (rc)
+    log_warn("%s", reason_text(&why, rc));
+  return rc ? ERR_STORAGE : 0;
+}
+
+/* A small mutable object (a signed head): PUT replaces it atomically. */
+static int s3_replace(struct storage *s, const char *key, blob_source_fn src,
+                      void *arg, uint64_t size) {
+  struct reason why = {{0}};
+  int rc = put_single(s3_of(s), key, src, arg, size, 1, &why);
   if (rc)
     log_warn("%s", reason_text(&why, rc));
   return rc ? ERR_STORAGE : 0;
@@ -851,6 +861,7 @@ const struct storage_ops storage_s3_ops = {
     .stat = s3_stat,
     .get = s3_get,
     .put = s3_put,
+    .replace = s3_replace,
     .del = s3_del,
     .list = s3_list,
     .ready = s3_ready,

@@ -148,6 +148,16 @@ int storage_put_buf(struct storage *s, const char *key, const void *data,
   return rc;
 }
 
+int storage_replace_buf(struct storage *s, const char *key, const void *data,
+                        size_t len) {
+  struct mem_source m = {data, len};
+  struct timespec t0 = now();
+  int rc = s->ops->replace ? s->ops->replace(s, key, mem_read, &m, len)
+                           : s->ops->put(s, key, mem_read, &m, len);
+  note(s, STORAGE_OP_PUT, &t0, rc);
+  return rc;
+}
+
 static long long fd_read(void *arg, uint64_t off, void *data, size_t cap) {
   int fd = *(int *)arg;
   for (;;) {

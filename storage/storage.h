@@ -56,6 +56,11 @@ struct storage_ops {
    * blob or the whole new one, never part. */
   int (*put)(struct storage *, const char *key, blob_source_fn src, void *arg,
              uint64_t size);
+  /* put for the few objects that change (signed tree heads): the new blob
+   * replaces the old atomically even where put keeps the first copy (S3's
+   * If-None-Match). NULL: put already replaces. */
+  int (*replace)(struct storage *, const char *key, blob_source_fn src,
+                 void *arg, uint64_t size);
   /* 0, or ERR_NOT_FOUND when absent. */
   int (*del)(struct storage *, const char *key);
   /* Every key starting with prefix, in no particular order. */
@@ -121,6 +126,9 @@ int storage_get(struct storage *s, const char *key, const struct range *r,
 int storage_get_buf(struct storage *s, const char *key, struct buf *out);
 int storage_put_buf(struct storage *s, const char *key, const void *data,
                     size_t len);
+/* Replaces a small mutable blob (see the replace op). */
+int storage_replace_buf(struct storage *s, const char *key, const void *data,
+                        size_t len);
 /* Stores the contents of an open file (read from offset 0). */
 int storage_put_fd(struct storage *s, const char *key, int fd, uint64_t size);
 int storage_del(struct storage *s, const char *key);
