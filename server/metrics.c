@@ -597,6 +597,18 @@ int h_metrics(struct req *r) {
       "rules.\n"
       "# TYPE gomirror_auth_denied_total counter\n"
       "gomirror_auth_denied_total %lld\n"
+      "# HELP gomirror_sumdb_verified_total Checksum-database answers proven "
+      "against a signed tree head.\n"
+      "# TYPE gomirror_sumdb_verified_total counter\n"
+      "gomirror_sumdb_verified_total %lld\n"
+      "# HELP gomirror_sumdb_refused_total Checksum-database answers that "
+      "failed verification (never cached or relayed).\n"
+      "# TYPE gomirror_sumdb_refused_total counter\n"
+      "gomirror_sumdb_refused_total %lld\n"
+      "# HELP gomirror_sumdb_forks_total Checksum-database heads inconsistent "
+      "with one verified before (a forked or rolled-back log).\n"
+      "# TYPE gomirror_sumdb_forks_total counter\n"
+      "gomirror_sumdb_forks_total %lld\n"
       "# HELP gomirror_rate_limited_total Requests refused with 429.\n"
       "# TYPE gomirror_rate_limited_total counter\n"
       "gomirror_rate_limited_total %lld\n"
@@ -607,7 +619,9 @@ int h_metrics(struct req *r) {
       "gomirror_auth_reloads_total{result=\"ok\"} %lld\n"
       "gomirror_auth_reloads_total{result=\"error\"} %lld\n",
       as.cache_hits, as.verified, get(&m->auth_failed), as.unavailable,
-      get(&m->denied), get(&m->rate_limited), as.reloads, as.reload_errors);
+      get(&m->denied), get(&m->sumdb_verified), get(&m->sumdb_refused),
+      get(&m->sumdb_forks), get(&m->rate_limited), as.reloads,
+      as.reload_errors);
   render_requests(&b, m);
   render_process(&b, srv);
   render_storage(&b, srv);

@@ -115,6 +115,10 @@ struct metrics {
   atomic_llong denied;           /* refused by the access rules */
   atomic_llong rate_limited;     /* 429 */
   atomic_llong upstream_invalid; /* answers refused as invalid data */
+  /* Checksum-database answers: proven, refused as unproven (bad signature,
+   * inconsistent tile, record not in the tree), and forked or rolled-back
+   * logs (a head inconsistent with one verified before). */
+  atomic_llong sumdb_verified, sumdb_refused, sumdb_forks;
   struct metrics_hist latency[EP__COUNT][METRICS_CLASSES];
   atomic_llong totals[MT__COUNT];
   struct metrics_slot window[METRICS_WINDOW_S];

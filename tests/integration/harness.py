@@ -440,12 +440,17 @@ class T:
         data_dir = data_dir or os.path.join(d, "data")
         if isinstance(upstream, Proc):
             upstream = upstream.url
-        if isinstance(sumdb, Sumdb):
-            sumdb = f"{sumdb.name}={sumdb.url}"
+        proven = isinstance(sumdb, Sumdb)
+        if proven:
+            sumdb = f"{sumdb.key}={sumdb.url}"  # verifier key: answers are proven
         # drain_delay 0: a test's gomirror stops at once on SIGTERM; the
         # tests of draining set it.
+        # sumdb_verify warn: most tests run with no checksum database in
+        # reach (sum.golang.org is not, offline); those that start one pass it
+        # as a Sumdb and get strict verification against its key.
         flags = {"listen": f"127.0.0.1:{port}", "storage": f"fs://{data_dir}",
-                 "log_level": "debug", "drain_delay": 0}
+                 "log_level": "debug", "drain_delay": 0,
+                 "sumdb_verify": "strict" if proven else "warn"}
         rgw_ = None
         prefix = None
         if (storage or self.runner.storage) == "s3":

@@ -251,7 +251,7 @@ def test_storage_layout(t):
 def sumdb_setup(t, faults=None, **keys):
     sdb = t.start_sumdb(name=SUMDB_NAME)
     up = t.start_upstream(faults=faults)
-    gm = t.start_gomirror(upstream=up, sumdb=f"{SUMDB_NAME}={sdb.url}", **keys)
+    gm = t.start_gomirror(upstream=up, sumdb=sdb, **keys)  # strict, with its key
     # GOSUMDB without a URL: the go command must find it through the proxy.
     env = t.go_env(gm.url, gosumdb=sdb.key, GONOSUMDB=None, GOPRIVATE=None,
                    GOINSECURE=None)

@@ -60,7 +60,8 @@ static void test_defaults(void) {
   ASSERT_EQ_STR(c.private_patterns, "");
   ASSERT_EQ_STR(c.storage, "fs://./data");
   ASSERT_EQ_STR(c.meta, "memory");
-  ASSERT_EQ_STR(c.sumdb, "sum.golang.org=https://sum.golang.org");
+  ASSERT_EQ_STR(c.sumdb, "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8=https://sum.golang.org");
+  ASSERT_EQ_STR(c.sumdb_verify, "strict");
   ASSERT_EQ_INT(c.list_ttl, 60);
   ASSERT_EQ_INT(c.negative_ttl, 60);
   ASSERT_EQ_STR(c.log_format, "text");
@@ -532,6 +533,21 @@ static void test_check_sumdb(void) {
   expect_check("sumdb", "..=https://x", 0);
   expect_check("sumdb", "a=https://x,a=https://y", 0);
   expect_check("sumdb", "", 1);
+  /* Verifier keys as GOSUMDB writes them. */
+  expect_check("sumdb",
+               "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8"
+               "OuAn8=https://sum.golang.org",
+               1);
+  expect_check("sumdb", "a+1234abcd+AAAA=https://x,b=https://y", 1);
+  expect_check("sumdb", "a+12+AAAA=https://x", 0);       /* short hash */
+  expect_check("sumdb", "a+1234abcd+AA AA=https://x", 0); /* not base64 */
+  expect_check("sumdb", "+1234abcd+AAAA=https://x", 0);   /* no name */
+  /* The same name twice, once with a key. */
+  expect_check("sumdb", "a+1234abcd+AAAA=https://x,a=https://y", 0);
+  expect_check("sumdb_verify", "strict", 1);
+  expect_check("sumdb_verify", "warn", 1);
+  expect_check("sumdb_verify", "off", 1);
+  expect_check("sumdb_verify", "maybe", 0);
 }
 
 static void test_check_others(void) {
@@ -584,7 +600,7 @@ static void test_print(void) {
   ASSERT_TRUE(contains(text, "private = \"\"\n"));
   ASSERT_TRUE(contains(text, "list_ttl = 60\n"));
   ASSERT_TRUE(contains(text, "threads = 256\n"));
-  ASSERT_TRUE(contains(text, "sumdb_verify = true\n"));
+  ASSERT_TRUE(contains(text, "sumdb_verify = strict\n"));
   /* A file cannot name itself: the line is a comment. */
   ASSERT_TRUE(contains(text, "# config = (none)"));
   ASSERT_TRUE(contains(text, "s3_secret_key = \"\"\n") ||
@@ -705,7 +721,7 @@ static void test_usage(void) {
   ASSERT_TRUE(contains(text, "--negative_ttl"));
   ASSERT_TRUE(contains(text, "GOMIRROR_NEGATIVE_TTL"));
   ASSERT_TRUE(contains(text, "GOMIRROR_CONFIG"));
-  ASSERT_TRUE(contains(text, "sum.golang.org=https://sum.golang.org"));
+  ASSERT_TRUE(contains(text, "sum.golang.org+033de0ae+"));
   free(text);
 }
 

@@ -171,7 +171,8 @@ static void addresses(void) {
 
 /* ---- checksum-database answers ---- */
 
-static const struct sumdb_entry db = {"sumdb.test", "http://db", "http://db"};
+static const struct sumdb_entry db = {"sumdb.test", "http://db", "http://db", 0,
+                                      {{0}, 0, {0}}};
 
 #define NOTE                                                                   \
   "go.sum database tree\n"                                                     \
