@@ -2,7 +2,8 @@
  * only modules the caller may read, and per-user detail for admins) and the
  * admin endpoints, which need `admin_token` or an identity in
  * `auth_admins`: POST /admin/purge drops a module (or one version) from
- * every replica's hot cache and from the metadata caches. */
+ * every replica's hot cache and from the metadata caches; POST /admin/warm
+ * makes sure the versions a go.sum names are committed (warm.h). */
 #include "access.h"
 #include "auth/auth.h"
 #include "core/config.h"
@@ -11,11 +12,14 @@
 #include "counters.h"
 #include "hot.h"
 #include "http.h"
+#include "mod/gosum.h"
 #include "mod/modpath.h"
 #include "server.h"
 #include "storage/meta.h"
+#include "warm.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,4 +189,121 @@ int h_admin_purge(struct req *r) {
                          json_object_new_int64((int64_t)here));
   json_object_object_add(o, "broadcast", json_object_new_boolean(rc == 0));
   return send_json(r, 200, o);
+}
+
+/* The request body, at most max bytes. 0, or the status to answer: 413
+ * when it is larger, 400 when the client stopped sending. */
+static int read_body(struct req *r, size_t max, struct buf *out) {
+  const struct mg_request_info *ri = mg_get_request_info(r->conn);
+  if (ri->content_length > (long long)max)
+    return 413;
+  char chunk[16384];
+  for (;;) {
+    int n = mg_read(r->conn, chunk, sizeof chunk);
+    if (n < 0)
+      return 400;
+    if (n == 0)
+      return 0;
+    if (out->len + (size_t)n > max)
+      return 413;
+    if (buf_append(out, chunk, (size_t)n))
+      return 500;
+  }
+}
+
+int h_admin_warm(struct req *r) {
+  struct server *srv = r->srv;
+  r->action = "admin_warm";
+  if (!access_admin(r))
+    return r->status;
+  if (strcmp(r->method, "POST") != 0)
+    return http_send(r, 405, CT_TEXT, CACHE_NONE, "Allow: POST\r\n",
+                     "method not allowed: use POST\n", 29);
+  long jobs = 4;
+  char js[16];
+  const struct mg_request_info *ri = mg_get_request_info(r->conn);
+  if (ri->query_string && mg_get_var(ri->query_string, strlen(ri->query_string),
+                                     "jobs", js, sizeof js) != -1) {
+    char *end;
+    errno = 0;
+    jobs = strtol(js, &end, 10);
+    if (errno || end == js || *end || jobs < 1 || jobs > WARM_HTTP_JOBS_MAX) {
+      char line[64];
+      snprintf(line, sizeof line, "jobs must be a number from 1 to %d",
+               WARM_HTTP_JOBS_MAX);
+      return http_error(r, 400, line);
+    }
+  }
+  struct buf body;
+  buf_init(&body, WARM_BODY_MAX);
+  int st = read_body(r, WARM_BODY_MAX, &body);
+  if (st) {
+    buf_free(&body);
+    char line[96];
+    if (st == 413)
+      snprintf(line, sizeof line,
+               "body larger than %zu MiB (use gomirror warm)",
+               WARM_BODY_MAX >> 20);
+    else
+      snprintf(line, sizeof line, "%s",
+               st == 400 ? "the request body ended early"
+                         : "out of memory reading the body");
+    return http_error(r, st, line);
+  }
+  struct gosum_list l;
+  gosum_init(&l, GOSUM_MAX);
+  struct reason why = {{0}};
+  int rc = gosum_parse(&l, "body", buf_cstr(&body), body.len, &why);
+  buf_free(&body);
+  if (rc) {
+    gosum_free(&l);
+    return http_error(r, rc == ERR_NOMEM ? 500 : 400, reason_text(&why, rc));
+  }
+  struct warm_result res;
+  rc = warm_run(srv, &l, (int)jobs, NULL, NULL, &res, &why);
+  if (rc) {
+    gosum_free(&l);
+    return http_fail(r, rc, &why);
+  }
+  r->upstream += res.upstream;
+  r->cache = res.committed > res.already ? "miss" : "hit";
+  snprintf(r->detail, sizeof r->detail,
+           "%zu versions, %zu committed (%zu already), %zu failed", res.total,
+           res.committed, res.already, res.failed);
+  log_info("admin warm: %s, %d upstream requests, %.1fs", r->detail,
+           res.upstream, res.seconds);
+  struct json_object *o = json_object_new_object();
+  json_object_object_add(o, "total", json_object_new_int64((int64_t)res.total));
+  json_object_object_add(o, "committed",
+                         json_object_new_int64((int64_t)res.committed));
+  json_object_object_add(o, "already",
+                         json_object_new_int64((int64_t)res.already));
+  /* The failures named, at most WARM_FAILED_SHOWN: an upstream that is
+   * down fails every version, and the answer stays small. */
+  struct json_object *failed = json_object_new_array();
+  size_t shown = 0;
+  for (size_t i = 0; i < res.total && shown < WARM_FAILED_SHOWN; i++) {
+    const struct warm_item *it = &res.items[i];
+    if (!it->rc)
+      continue;
+    shown++;
+    struct json_object *f = json_object_new_object();
+    json_object_object_add(f, "module", json_object_new_string(l.v[i].module));
+    json_object_object_add(f, "version",
+                           json_object_new_string(l.v[i].version));
+    json_object_object_add(
+        f, "error",
+        json_object_new_string(it->error ? it->error : err_str(it->rc)));
+    json_object_array_add(failed, f);
+  }
+  json_object_object_add(o, "failed", failed);
+  if (res.failed > shown)
+    json_object_object_add(
+        o, "failed_more", json_object_new_int64((int64_t)(res.failed - shown)));
+  json_object_object_add(o, "bytes", json_object_new_int64((int64_t)res.bytes));
+  json_object_object_add(o, "seconds", json_object_new_double(res.seconds));
+  int status = res.failed ? 502 : 200;
+  warm_result_free(&res);
+  gosum_free(&l);
+  return send_json(r, status, o);
 }

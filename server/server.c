@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "http.h"
+#include "warm.h"
 
 #include <civetweb.h>
 #include <netdb.h>
@@ -94,6 +95,8 @@ static void route(struct req *r) {
       return;
     if (strcmp(path, "/admin/purge") == 0)
       h_admin_purge(r);
+    else if (strcmp(path, "/admin/warm") == 0)
+      h_admin_warm(r);
     else
       http_error(r, 404, "unknown admin endpoint");
   } else if (!is_get && !r->head) {
