@@ -14,7 +14,7 @@ libldap-dev libcrypt-dev"
 TEST_PKGS="golang-go git python3 golang-golang-x-mod-dev clang libclang-rt-14-dev
 ceph-mon ceph-osd radosgw ceph-common awscli redis-server haproxy
 apache2-utils slapd ldap-utils openssl curl python3-kubernetes python3-yaml
-chromium"
+chromium zstd"
 BACKPORTS_PKGS="golang-1.23-go"
 
 # The benchmark scripts in tests/bench (peers, load tools, and Go sources
