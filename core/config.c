@@ -46,6 +46,8 @@ static int check_storage(const char *v, struct reason *why);
 static int check_meta(const char *v, struct reason *why);
 static int check_path_style(const char *v, struct reason *why);
 static int check_sumdb(const char *v, struct reason *why);
+static int check_org_sumdb_name(const char *v, struct reason *why);
+static int check_sumdb_verify(const char *v, struct reason *why);
 static int check_log_format(const char *v, struct reason *why);
 static int check_log_level(const char *v, struct reason *why);
 static int check_ldap_url(const char *v, struct reason *why);
@@ -66,6 +68,11 @@ static int check_ldap_url(const char *v, struct reason *why);
 
 /* Upper bounds keep later arithmetic (seconds to milliseconds) in range. */
 #define ONE_YEAR 31536000L
+
+/* sum.golang.org and the verifier key the go command has built in. */
+#define SUMDB_DEFAULT                                                          \
+  "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8" \
+  "=https://sum.golang.org"
 
 static const struct key keys[] = {
     STR("listen", listen, "0.0.0.0:3000", SHOW_ALL, check_listen,
@@ -144,10 +151,25 @@ static const struct key keys[] = {
     STR("admin_token", admin_token, "", MASK_ALL, NULL,
         "bearer token for /admin/... (empty: admin endpoints are off)"),
     FILEKEY("admin_token_file", admin_token_file, "admin_token"),
-    STR("sumdb", sumdb, "sum.golang.org=https://sum.golang.org", MASK_URL_LIST,
-        check_sumdb, "checksum databases to proxy, name=url comma-separated"),
-    BOOLK("sumdb_verify", sumdb_verify, "true",
-          "check fetched .mod and .zip against the first sumdb before storing"),
+    STR("sumdb", sumdb, SUMDB_DEFAULT, MASK_URL_LIST, check_sumdb,
+        "checksum databases to proxy and verify, comma-separated KEY=URL "
+        "where KEY is the verifier key GOSUMDB names (name+hash+key) or, "
+        "unverifiable, just the name"),
+    STR("sumdb_verify", sumdb_verify, "strict", SHOW_ALL, check_sumdb_verify,
+        "strict: commit a public version only once its go.sum lines are "
+        "proven in the first sumdb's signed log (unreachable: 502/504); warn: "
+        "an unreachable database only warns; off: no check"),
+    STR("org_sumdb_name", org_sumdb_name, "", SHOW_ALL, check_org_sumdb_name,
+        "the organisation checksum database's name (e.g. sum.corp.example): "
+        "logs every private version gomirror commits and serves the log at "
+        "/sumdb/<name>/; empty: off"),
+    STR("org_sumdb_key", org_sumdb_key, "", SHOW_ALL, NULL,
+        "file holding its note signer key, PRIVATE+KEY+<name>+<hash>+<key> "
+        "(gomirror sumdb keygen NAME --out FILE; a secret: mode 0600)"),
+    BOOLK("org_sumdb_public", org_sumdb_public, "false",
+          "log public versions too, once proven against the first sumdb "
+          "(needs sumdb_verify=strict), so GOSUMDB=<org key> verifies every "
+          "module"),
     LNG("hot_cache_mb", hot_cache_mb, "64", 0, 65536,
         "MiB of memory for immutable artifacts served without storage"),
     LNG("list_ttl", list_ttl, "60", 0, ONE_YEAR,
@@ -1144,14 +1166,31 @@ static int check_sumdb(const char *v, struct reason *why) {
       return reason_set(why, ERR_CONFIG, "sumdb entry '%s' is not name=url",
                         shown);
     size_t nlen = (size_t)(eq - e);
-    for (size_t i = 0; i < nlen; i++)
+    const char *plus = memchr(e, '+', nlen);
+    size_t name_len = plus ? (size_t)(plus - e) : nlen;
+    for (size_t i = 0; i < name_len; i++)
       if (!is_alnum(e[i]) && e[i] != '.' && e[i] != '-' && e[i] != '_')
         return reason_set(why, ERR_CONFIG, "sumdb entry '%s' has a bad name",
                           shown);
+    if (plus) {
+      /* name+<8 hex>+<base64>: the key itself is checked at start-up. */
+      const char *k = plus + 1, *ke = e + nlen;
+      int ok = ke - k > 10 && k[8] == '+';
+      for (int i = 0; ok && i < 8; i++)
+        ok = is_alnum(k[i]);
+      for (const char *c = k + 9; ok && c < ke; c++)
+        ok = is_alnum(*c) || *c == '+' || *c == '/';
+      if (!ok || name_len == 0)
+        return reason_set(why, ERR_CONFIG,
+                          "sumdb entry '%s' has a malformed verifier key "
+                          "(want name+hash+key=url)",
+                          shown);
+    }
+    nlen = name_len;
     if ((nlen == 1 && e[0] == '.') || (nlen == 2 && memcmp(e, "..", 2) == 0))
       return reason_set(why, ERR_CONFIG, "sumdb entry '%s' has a bad name",
                         shown);
-    if (!http_url_ok(eq + 1, len - nlen - 1))
+    if (!http_url_ok(eq + 1, len - (size_t)(eq - e) - 1))
       return reason_set(why, ERR_CONFIG,
                         "sumdb entry '%s' needs an http(s) URL with a host",
                         shown);
@@ -1162,7 +1201,9 @@ static int check_sumdb(const char *v, struct reason *why) {
       while (qn && is_space(*qe))
         qe++, qn--;
       const char *qeq = memchr(qe, '=', qn);
-      if (qeq && (size_t)(qeq - qe) == nlen && memcmp(qe, e, nlen) == 0)
+      const char *qplus = qeq ? memchr(qe, '+', (size_t)(qeq - qe)) : NULL;
+      const char *qend = qplus ? qplus : qeq;
+      if (qend && (size_t)(qend - qe) == nlen && memcmp(qe, e, nlen) == 0)
         return reason_set(why, ERR_CONFIG, "sumdb entry '%s' repeats a name",
                           shown);
       q += strcspn(q, ",") + 1;
@@ -1171,6 +1212,33 @@ static int check_sumdb(const char *v, struct reason *why) {
       return 0;
     p += n + 1;
   }
+}
+
+static int check_sumdb_verify(const char *v, struct reason *why) {
+  if (!strcmp(v, "strict") || !strcmp(v, "warn") || !strcmp(v, "off") ||
+      !strcmp(v, "true") || !strcmp(v, "false"))
+    return 0;
+  char shown[ECHO_MAX + 8];
+  echo(v, shown, sizeof shown);
+  return reason_set(why, ERR_CONFIG,
+                    "sumdb_verify must be strict, warn or off, got '%s'",
+                    shown);
+}
+
+/* A note key name that is also one path element (/sumdb/<name>/...). */
+static int check_org_sumdb_name(const char *v, struct reason *why) {
+  size_t n = strlen(v);
+  int ok = n <= 255 && strcmp(v, ".") != 0 && strcmp(v, "..") != 0;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = is_alnum(v[i]) || v[i] == '.' || v[i] == '-' || v[i] == '_';
+  if (ok)
+    return 0;
+  char shown[ECHO_MAX + 8];
+  echo(v, shown, sizeof shown);
+  return reason_set(why, ERR_CONFIG,
+                    "org_sumdb_name must be a host-like name (letters, "
+                    "digits, '.', '-', '_'), got '%s'",
+                    shown);
 }
 
 static int check_one_of(const char *key, const char *v,
@@ -1229,6 +1297,11 @@ int config_check(const struct config *c, struct reason *why) {
     if (rc)
       return rc;
   }
+  if ((c->org_sumdb_name && *c->org_sumdb_name) !=
+      (c->org_sumdb_key && *c->org_sumdb_key))
+    return reason_set(why, ERR_CONFIG,
+                      "set org_sumdb_name and org_sumdb_key together "
+                      "(gomirror sumdb keygen NAME --out FILE makes the key)");
   return 0;
 }
 
@@ -1308,6 +1381,7 @@ void config_usage(FILE *out) {
         "[--KEY=VALUE]...\n"
         "       gomirror import FILE [--KEY=VALUE]...\n"
         "       gomirror token new --name NAME [--groups G,G]\n"
+        "       gomirror sumdb keygen NAME [--out FILE]\n"
         "       gomirror --help | --version\n"
         "\n"
         "Commands (each reads the same configuration as serve; COMMAND --help\n"
@@ -1319,6 +1393,7 @@ void config_usage(FILE *out) {
         "           to a bundle, for an air-gapped site\n"
         "  import   load a bundle into the storage, checking every file\n"
         "  token    make an API token for auth_tokens\n"
+        "  sumdb    keygen: make the organisation checksum database's key pair\n"
         "\n"
         "  --help, -h        print this help and exit\n"
         "  --version         print the version and exit\n"

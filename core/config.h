@@ -40,7 +40,10 @@ struct config {
   long lock_ttl;         /* seconds */
   char *admin_token;     /* "" disables /admin */
   char *sumdb;           /* name=url,name=url */
-  int sumdb_verify;      /* check fetched hashes against the first sumdb */
+  char *sumdb_verify;    /* strict | warn | off (true: strict, false: off) */
+  char *org_sumdb_name;  /* the organisation checksum database; "" off */
+  char *org_sumdb_key;   /* file holding its note signer key */
+  int org_sumdb_public;  /* log public versions too */
   long hot_cache_mb;     /* per-replica memory cache, MiB */
   long list_ttl;         /* seconds */
   long negative_ttl;     /* seconds */

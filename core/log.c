@@ -3,6 +3,8 @@
  * lines from different threads never interleave. */
 #include "log.h"
 
+#include "utf8.h"
+
 #include "err.h"
 
 #include <errno.h>
@@ -72,32 +74,6 @@ static void put_hex_escape(struct line *l, const char *prefix,
   put_unit(l, tmp, n);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  size_t len;
-  unsigned min;
-  unsigned cp;
-  if (s[0] < 0x80)
-    return 1;
-  if ((s[0] & 0xe0) == 0xc0)
-    len = 2, min = 0x80, cp = s[0] & 0x1f;
-  else if ((s[0] & 0xf0) == 0xe0)
-    len = 3, min = 0x800, cp = s[0] & 0x0f;
-  else if ((s[0] & 0xf8) == 0xf0)
-    len = 4, min = 0x10000, cp = s[0] & 0x07;
-  else
-    return 0;
-  if (len > n)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
-}
 
 /* Text fields: control characters and backslashes become \n, \t, \\ or \xNN
  * so one entry is one line; with space_too (access-log fields) spaces are
@@ -124,6 +100,7 @@ static void put_json(struct line *l, const char *s) {
   size_t n = strlen(s);
   while (n) {
     size_t u;
+    uint32_t rune;
     if (*p == '"')
       put_unit(l, "\\\"", 2), u = 1;
     else if (*p == '\\')
@@ -136,7 +113,7 @@ static void put_json(struct line *l, const char *s) {
       put_unit(l, "\\t", 2), u = 1;
     else if (*p < 0x20 || *p == 0x7f)
       put_hex_escape(l, "\\u00", *p), u = 1;
-    else if ((u = utf8_len(p, n)) != 0)
+    else if ((u = utf8_decode(p, n, &rune)) != 0)
       put_unit(l, (const char *)p, u);
     else
       put_hex_escape(l, "\\\\x", *p), u = 1;

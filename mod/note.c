@@ -5,6 +5,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/utf8.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -16,8 +17,6 @@
 #define SIG_PREFIX "\xe2\x80\x94 " /* U+2014 EM DASH, space */
 
 /* x/mod isValidName: non-empty, valid UTF-8, no Unicode space, no '+'. */
-static size_t utf8_len(const unsigned char *s, size_t n);
-
 /* x/mod isValidName: non-empty, valid UTF-8, no Unicode space
  * (unicode.IsSpace), no '+'. */
 static int valid_name(const char *s, size_t n) {
@@ -25,7 +24,8 @@ static int valid_name(const char *s, size_t n) {
     return 0;
   const unsigned char *u = (const unsigned char *)s;
   for (size_t i = 0; i < n;) {
-    size_t k = utf8_len(u + i, n - i);
+    uint32_t cp;
+    size_t k = utf8_decode(u + i, n - i, &cp);
     if (!k)
       return 0;
     unsigned char c = u[i];
@@ -34,8 +34,6 @@ static int valid_name(const char *s, size_t n) {
     if (k == 2 && c == 0xc2 && (u[i + 1] == 0x85 || u[i + 1] == 0xa0))
       return 0; /* U+0085, U+00A0 */
     if (k == 3) {
-      unsigned cp = (unsigned)(c & 0x0f) << 12 |
-                    (unsigned)(u[i + 1] & 0x3f) << 6 | (u[i + 2] & 0x3f);
       if (cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
           cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000)
         return 0;
@@ -45,40 +43,6 @@ static int valid_name(const char *s, size_t n) {
   return 1;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  size_t len;
-  unsigned min;
-  unsigned cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2;
-    cp = c & 0x1f;
-    min = 0x80;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    cp = c & 0x0f;
-    min = 0x800;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    cp = c & 0x07;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (n < len)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
-}
 
 /* Strict standard base64 (with padding) into out; -1 when malformed or
  * longer than cap. */
@@ -295,7 +259,8 @@ int note_open(const char *msg, size_t len, const struct note_verifier *v,
     unsigned char c = (unsigned char)msg[i];
     if (c < 0x20 && c != '\n')
       return malformed(why, "control character");
-    size_t n = utf8_len((const unsigned char *)msg + i, len - i);
+    uint32_t cp;
+    size_t n = utf8_decode((const unsigned char *)msg + i, len - i, &cp);
     if (!n)
       return malformed(why, "invalid UTF-8");
     i += n;

@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "hash1.h"
 #include "modpath.h"
+#include "tlog.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -13,57 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int all_digits(const char *s, size_t n) {
-  if (!n)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (s[i] < '0' || s[i] > '9')
-      return 0;
-  return 1;
-}
 
-/* tile/<H>/<L|data>/<K>[.p/<W>], K as tlog writes it: x001/x234/567. */
+/* tile/<H>/<L|data>/<K>[.p/<W>], exactly as tlog writes it
+ * (tlog_tile_parse: 1 <= H <= 30, K as x001/x234/567). */
 static int tile_ok(const char *t, int *partial) {
-  const char *p = t;
-  size_t n = strcspn(p, "/");
-  if (n > 2 || !all_digits(p, n) || p[n] != '/')
+  struct tlog_tile tile;
+  char path[TLOG_TILE_PATH_MAX + 8];
+  if (snprintf(path, sizeof path, "tile/%s", t) >= (int)sizeof path ||
+      tlog_tile_parse(path, &tile))
     return 0;
-  long h = strtol(p, NULL, 10); /* tlog.ParseTilePath: 1 <= H <= 30 */
-  if (h < 1 || h > 30 || p[0] == '0')
-    return 0;
-  p += n + 1;
-  n = strcspn(p, "/");
-  if (!((n == 4 && !memcmp(p, "data", 4)) || (n <= 2 && all_digits(p, n))) ||
-      p[n] != '/')
-    return 0;
-  p += n + 1;
-  for (int groups = 0;; groups++) {
-    if (groups > 8)
-      return 0;
-    if (p[0] == 'x') {
-      if (!all_digits(p + 1, 3) || p[4] != '/')
-        return 0;
-      p += 5;
-      continue;
-    }
-    if (!all_digits(p, 3))
-      return 0;
-    p += 3;
-    break;
-  }
-  *partial = 0;
-  if (!*p)
-    return 1;
-  if (strncmp(p, ".p/", 3) != 0)
-    return 0;
-  p += 3;
-  n = strlen(p);
-  if (n > 3 || !all_digits(p, n) || p[0] == '0')
-    return 0;
-  long w = strtol(p, NULL, 10);
-  if (w < 1 || w >= 1L << h)
-    return 0;
-  *partial = 1;
+  *partial = tile.w != 1 << tile.h;
   return 1;
 }
 

@@ -3,6 +3,8 @@
 #ifndef GOMIRROR_MOD_SUMDB_H
 #define GOMIRROR_MOD_SUMDB_H
 
+#include "note.h"
+
 #include <stddef.h>
 
 struct reason;
@@ -11,6 +13,8 @@ struct sumdb_entry {
   char *name;  /* "sum.golang.org" */
   char *url;   /* base URL without trailing '/' */
   char *shown; /* url without credentials */
+  int has_key; /* the entry named a verifier key: answers can be proven */
+  struct note_verifier key;
 };
 
 /* Checks the part after "/sumdb/<name>/": "supported", "latest",

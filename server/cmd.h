@@ -17,6 +17,8 @@ int cmd_warm(int argc, char **argv);
 /* `gomirror export --out FILE ...` and `gomirror import FILE` (bundle). */
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+/* `gomirror sumdb keygen NAME [--out FILE]` (cmd_sumdb.c). */
+int cmd_sumdb(int argc, char **argv);
 
 /* A fatal error, in the log's format once it is known to be JSON (so a log
  * pipeline sees it), else as one plain line on stderr. Returns 2. */

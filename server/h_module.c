@@ -15,6 +15,7 @@
 #include "http.h"
 #include "mod/modpath.h"
 #include "mod/validate.h"
+#include "orgsumdb.h"
 #include "server.h"
 #include "storage/storage.h"
 
@@ -296,6 +297,12 @@ static int h_version(struct req *r, const struct modreq *m) {
     buf_free(&info);
   }
   if (rc)
+    return http_fail(r, rc, &why);
+  /* A stored .mod or .zip whose hash disagrees with the organisation
+   * checksum database was altered after it was logged: never served. */
+  if (m->kind != MODREQ_INFO &&
+      (rc = orgsumdb_check_served(srv, m, m->kind == MODREQ_MOD ? "mod" : "zip",
+                                  &why)) != 0)
     return http_fail(r, rc, &why);
   switch (m->kind) {
   case MODREQ_INFO:

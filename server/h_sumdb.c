@@ -5,6 +5,8 @@
  * the last good /latest kept to serve when the database is unreachable. */
 #include "sumdb.h"
 
+#include "sumdb_verify.h"
+
 #include "access.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -15,6 +17,7 @@
 #include "http.h"
 #include "mod/private.h"
 #include "mod/modpath.h"
+#include "orgsumdb.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
@@ -40,6 +43,15 @@ void sumdb_list_free(struct sumdb_list *l) {
   free(l);
 }
 
+enum sumdb_mode sumdb_mode(const struct config *cfg) {
+  const char *v = cfg->sumdb_verify ? cfg->sumdb_verify : "strict";
+  if (!strcmp(v, "warn"))
+    return SUMDB_WARN;
+  if (!strcmp(v, "off") || !strcmp(v, "false"))
+    return SUMDB_OFF;
+  return SUMDB_STRICT;
+}
+
 int sumdb_list_parse(const char *spec, struct sumdb_list **out,
                      struct reason *why) {
   *out = NULL;
@@ -53,7 +65,7 @@ int sumdb_list_parse(const char *spec, struct sumdb_list **out,
     if (!eq || eq == p || eq + 1 == p + n) {
       sumdb_list_free(l);
       return reason_set(why, ERR_CONFIG,
-                        "sumdb: entries are name=url, got '%.*s'",
+                        "sumdb: entries are key=url, got '%.*s'",
                         (int)(n > 80 ? 80 : n), p);
     }
     struct sumdb_entry *v = realloc(l->v, (l->n + 1) * sizeof *v);
@@ -66,7 +78,20 @@ int sumdb_list_parse(const char *spec, struct sumdb_list **out,
     size_t ul = (size_t)(p + n - eq - 1);
     while (ul && eq[ul] == '/')
       ul--;
-    e->name = strndup(p, (size_t)(eq - p));
+    const char *plus = memchr(p, '+', (size_t)(eq - p));
+    e->has_key = 0;
+    if (plus) {
+      char vkey[NOTE_KEY_MAX];
+      snprintf(vkey, sizeof vkey, "%.*s", (int)(eq - p), p);
+      struct reason kwhy = {{0}};
+      if (note_verifier_parse(vkey, &e->key, &kwhy)) {
+        e->name = e->url = e->shown = NULL;
+        sumdb_list_free(l);
+        return reason_set(why, ERR_CONFIG, "sumdb: %s", kwhy.text);
+      }
+      e->has_key = 1;
+    }
+    e->name = strndup(p, (size_t)((plus ? plus : eq) - p));
     e->url = strndup(eq + 1, ul);
     e->shown = malloc(ul + 1);
     if (!e->name || !e->url || !e->shown) {
@@ -116,46 +141,13 @@ static int decode_rest(char *s) {
   return 0;
 }
 
-int sumdb_fetch(struct server *srv, struct worker *w,
-                const struct sumdb_entry *db, const char *rest, int immutable,
-                struct buf *out, int *hit, struct reason *why) {
-  struct buf key;
-  buf_init(&key, 4096);
-  int rc = buf_appendf(&key, "sumdb/%s/%s", db->name, rest);
-  if (rc)
-    return rc;
-  *hit = 0;
-  if (immutable && storage_get_buf(srv->store, key.data, out) == 0) {
-    struct reason bad = {{0}};
-    int bad_rc = sumdb_check_answer(db, rest, out->data, out->len, &bad);
-    if (!bad_rc) {
-      *hit = 1;
-      buf_free(&key);
-      return 0;
-    }
-    /* Stored before answers were checked: fetch a good one instead. */
-    log_warn("dropping the stored %s: %s", key.data, reason_text(&bad, bad_rc));
-    storage_del(srv->store, key.data);
-  }
-  buf_reset(out);
-  if (srv->cfg->offline) {
-    /* Only what storage holds, /latest and partial tiles included (a bundle
-     * import stores them: gomirror import). */
-    rc = immutable ? ERR_NOT_FOUND : storage_get_buf(srv->store, key.data, out);
-    if (!rc)
-      rc = sumdb_check_answer(db, rest, out->data, out->len, why);
-    else
-      rc = reason_set(why, ERR_NOT_FOUND,
-                      "%s/%s is not stored here, and fetching is disabled "
-                      "(offline)",
-                      db->name, rest);
-    *hit = rc == 0;
-    buf_free(&key);
-    return rc;
-  }
+int sumdb_get(struct server *srv, struct worker *w,
+              const struct sumdb_entry *db, const char *rest, struct buf *out,
+              struct reason *why) {
   struct buf url;
   buf_init(&url, 4096);
-  rc = buf_appendf(&url, "%s/%s", db->url, rest);
+  buf_reset(out);
+  int rc = buf_appendf(&url, "%s/%s", db->url, rest);
   if (!rc) {
     struct up_sink sink = {sink_buf, sink_reset, out};
     long status;
@@ -169,18 +161,87 @@ int sumdb_fetch(struct server *srv, struct worker *w,
     metrics_upstream(&srv->metrics, clock_now_s() - t0);
     atomic_fetch_add(&srv->metrics.upstream_fetches, 1);
   }
+  buf_free(&url);
   if (!rc)
     rc = sumdb_check_answer(db, rest, out->data, out->len, why);
+  return rc;
+}
+
+/* An answer read from storage: its shape, and its proof when db verifies
+ * (a stored answer may predate verification, or storage may be tampered). */
+static int stored_ok(struct server *srv, struct worker *w,
+                     const struct sumdb_entry *db, const char *rest,
+                     const struct buf *b, struct reason *why) {
+  int rc = sumdb_check_answer(db, rest, b->data, b->len, why);
+  if (!rc && sumdb_verifies(srv, db))
+    rc = sumdb_verify_answer(srv, w, db, rest, b->data, b->len, why);
+  return rc;
+}
+
+int sumdb_fetch(struct server *srv, struct worker *w,
+                const struct sumdb_entry *db, const char *rest, int immutable,
+                struct buf *out, int *hit, struct reason *why) {
+  struct buf key;
+  buf_init(&key, 4096);
+  int rc = buf_appendf(&key, "sumdb/%s/%s", db->name, rest);
+  if (rc)
+    return rc;
+  *hit = 0;
+  if (srv->cfg->offline) {
+    /* Only what storage holds, /latest and partial tiles included (a bundle
+     * import stores them: gomirror import), proven like any answer. */
+    rc = storage_get_buf(srv->store, key.data, out);
+    if (rc && strcmp(rest, "latest") == 0)
+      rc = sumdb_verified_head(srv, db, out);
+    if (!rc)
+      rc = stored_ok(srv, w, db, rest, out, why);
+    else
+      rc = reason_set(why, ERR_NOT_FOUND,
+                      "%s/%s is not stored here, and fetching is disabled "
+                      "(offline)",
+                      db->name, rest);
+    *hit = rc == 0;
+    buf_free(&key);
+    return rc;
+  }
+  if (immutable && storage_get_buf(srv->store, key.data, out) == 0) {
+    struct reason bad = {{0}};
+    int bad_rc = stored_ok(srv, w, db, rest, out, &bad);
+    if (!bad_rc) {
+      *hit = 1;
+      buf_free(&key);
+      return 0;
+    }
+    if (bad_rc == ERR_BAD_UPSTREAM_DATA) {
+      /* Stored before answers were checked, or altered in storage: fetch a
+       * good one instead. */
+      log_warn("dropping the stored %s: %s", key.data,
+               reason_text(&bad, bad_rc));
+      storage_del(srv->store, key.data);
+    } else {
+      /* It could not be proven now (a tile out of reach): keep it, and
+       * try the database. */
+      log_debug("stored %s not proven now: %s", key.data,
+                reason_text(&bad, bad_rc));
+    }
+  }
+  rc = sumdb_get(srv, w, db, rest, out, why);
+  if (!rc && sumdb_verifies(srv, db))
+    rc = sumdb_verify_answer(srv, w, db, rest, out->data, out->len, why);
   if (!rc && immutable)
     storage_put_buf(srv->store, key.data, out->data, out->len);
-  if (rc && rc != ERR_NOT_FOUND && rc != ERR_GONE && !immutable) {
-    /* The database is out of reach: a /latest or partial tile stored by a
-     * bundle import is the answer an air-gapped site has. */
+  int is_latest = strcmp(rest, "latest") == 0;
+  if (rc && rc != ERR_NOT_FOUND && rc != ERR_GONE &&
+      (rc != ERR_BAD_UPSTREAM_DATA || is_latest) && !immutable) {
+    /* The database is out of reach (or its /latest failed its proof): the
+     * newest verified head answers /latest, and a partial tile stored by a
+     * bundle import is what an air-gapped site has; each is proven again. */
     struct buf stored;
     buf_init(&stored, out->max);
     struct reason bad = {{0}};
-    if (storage_get_buf(srv->store, key.data, &stored) == 0 &&
-        sumdb_check_answer(db, rest, stored.data, stored.len, &bad) == 0) {
+    int got = is_latest ? sumdb_verified_head(srv, db, &stored)
+                  : storage_get_buf(srv->store, key.data, &stored);
+    if (got == 0 && stored_ok(srv, w, db, rest, &stored, &bad) == 0) {
       buf_reset(out);
       if (buf_append(out, stored.data, stored.len) == 0) {
         *hit = 1;
@@ -189,7 +250,8 @@ int sumdb_fetch(struct server *srv, struct worker *w,
     }
     buf_free(&stored);
   }
-  buf_free(&url);
+  if (rc)
+    buf_reset(out);
   buf_free(&key);
   return rc;
 }
@@ -233,6 +295,10 @@ int h_sumdb(struct req *r) {
   struct server *srv = r->srv;
   const char *p = r->path + strlen("/sumdb/");
   size_t nl = strcspn(p, "/");
+  /* The organisation's own log is served here, not relayed (orgsumdb.h). */
+  if (srv->orgsumdb && strlen(orgsumdb_name(srv->orgsumdb)) == nl &&
+      !memcmp(orgsumdb_name(srv->orgsumdb), p, nl))
+    return h_orgsumdb(r, p + nl);
   const struct sumdb_entry *db = NULL;
   for (size_t i = 0; i < srv->sumdbs->n; i++)
     if (strlen(srv->sumdbs->v[i].name) == nl &&
@@ -302,5 +368,11 @@ int h_sumdb(struct req *r) {
     return st;
   }
   buf_free(&body);
+  if (rc == ERR_BAD_UPSTREAM_DATA && sumdb_verifies(srv, db)) {
+    /* A security event: audited whatever audit_public says. */
+    r->refused = 1;
+    snprintf(r->detail, sizeof r->detail, "SECURITY: %s",
+             reason_text(&why, rc));
+  }
   return http_fail(r, rc, &why);
 }

@@ -101,10 +101,12 @@ int main(int argc, char **argv) {
       return cmd_export(argc - 1, argv + 1);
     if (strcmp(c, "import") == 0)
       return cmd_import(argc - 1, argv + 1);
+    if (strcmp(c, "sumdb") == 0)
+      return cmd_sumdb(argc - 1, argv + 1);
     if (strcmp(c, "serve") != 0) {
       fprintf(stderr,
               "gomirror: unknown command '%.80s' (serve, warm, export, "
-              "import, token; see gomirror --help)\n",
+              "import, token, sumdb; see gomirror --help)\n",
               c);
       return 2;
     }

@@ -19,8 +19,10 @@
 #include "storage/meta.h"
 #include "storage/storage.h"
 #include "sumdb.h"
+#include "sumdb_verify.h"
 #include "upstream.h"
 #include "mod/validate.h"
+#include "orgsumdb.h"
 #include "vcs.h"
 
 #include <fcntl.h>
@@ -131,17 +133,17 @@ static int spool_open(struct server *srv, struct spool *s) {
 /* Checks fetched bytes against the first checksum database before they are
  * stored, so a corrupt or tampered upstream answer is refused instead of
  * being cached for good. mod is NULL when no .mod was fetched, zip_path
- * NULL when no zip was. A database that cannot answer (unreachable, one
- * that does not know the module, or one whose answer is not a record with
- * the module's go.sum lines: sumdb_check_answer) skips the check with a
- * warning naming the module and the database: the go command still
- * verifies on its side, and the proxy keeps working when the database is
- * out of reach. */
+ * NULL when no zip was. The lookup is proven in the database's signed log
+ * (sumdb_fetch, sumdb_verify.h); a lookup that fails its proof is refused in
+ * every mode. A database that cannot answer (unreachable, or one that does
+ * not know the module) refuses the version with sumdb_verify=strict (502 or
+ * 504, nothing committed) and skips the check with a warning with warn. */
 static int verify_sums(struct pipe *p, const struct modreq *m, const char *mod,
                        size_t modlen, const char *zip_path,
                        struct reason *why) {
   struct server *srv = p->srv;
-  if (!srv->cfg->sumdb_verify || srv->sumdbs->n == 0)
+  enum sumdb_mode mode = sumdb_mode(srv->cfg);
+  if (mode == SUMDB_OFF || srv->sumdbs->n == 0)
     return 0;
   const struct sumdb_entry *db = &srv->sumdbs->v[0];
   char rest[PIPE_KEY_MAX];
@@ -151,6 +153,19 @@ static int verify_sums(struct pipe *p, const struct modreq *m, const char *mod,
   struct reason lwhy = {{0}};
   int hit;
   int rc = sumdb_fetch(srv, p->w, db, rest, 1, &body, &hit, &lwhy);
+  if (rc == ERR_BAD_UPSTREAM_DATA && sumdb_verifies(srv, db)) {
+    buf_free(&body);
+    return reason_set(why, rc, "%s@%s not committed: %s", m->module,
+                      m->version, reason_text(&lwhy, rc));
+  }
+  if (rc && mode == SUMDB_STRICT) {
+    buf_free(&body);
+    int code = rc == ERR_UPSTREAM_TIMEOUT ? ERR_UPSTREAM_TIMEOUT : ERR_UPSTREAM;
+    return reason_set(why, code,
+                      "%s@%s not committed: cannot verify it against %s "
+                      "(sumdb_verify=strict): %s",
+                      m->module, m->version, db->name, reason_text(&lwhy, rc));
+  }
   if (rc) {
     log_warn("not verified against %s: %s@%s: %s", db->name, m->module,
              m->version, reason_text(&lwhy, rc));
@@ -163,6 +178,11 @@ static int verify_sums(struct pipe *p, const struct modreq *m, const char *mod,
   buf_free(&body);
   /* sumdb_fetch refuses such a lookup; never skip the check silently. */
   if (!want_zip[0] || !want_mod[0]) {
+    if (mode == SUMDB_STRICT)
+      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                        "%s@%s not committed: the lookup of %s holds no "
+                        "go.sum lines for it",
+                        m->module, m->version, db->name);
     log_warn("not verified against %s: %s@%s: its lookup holds no go.sum "
              "lines for it",
              db->name, m->module, m->version);
@@ -382,6 +402,14 @@ static int commit_version(struct pipe *p, const struct modreq *m, int priv,
   if (!priv)
     rc = verify_sums(p, m, have_info ? NULL : mod->data, mod->len,
                      need_zip ? path : NULL, why);
+  if (rc)
+    return rc;
+  /* Logged in the organisation checksum database (when it covers m)
+   * before anything is committed: no version is served without its
+   * record, and one that fails to be logged is not committed. */
+  rc = orgsumdb_on_commit(srv, m, have_info ? NULL : mod->data,
+                          have_info ? 0 : mod->len, need_zip ? path : NULL,
+                          why);
   if (rc)
     return rc;
   /* Commit: .mod and .zip first, .info last; .info marks the version. */
@@ -969,4 +997,25 @@ int pipe_read(struct pipe *p, const struct modreq *m, const char *ext,
   pipe_key(m, ext, key, sizeof key);
   buf_reset(out);
   return storage_get_buf(p->srv->store, key, out);
+}
+
+void pipe_note_committed(struct server *srv, const struct modreq *m,
+                         uint64_t info_len, uint64_t mod_len,
+                         long long zip_len) {
+  struct meta *meta = srv->meta;
+  if (zip_len >= 0)
+    meta->ops->index_put(meta, m->module, m->version, "zip",
+                         (uint64_t)zip_len);
+  meta->ops->index_put(meta, m->module, m->version, "mod", mod_len);
+  meta->ops->index_put(meta, m->module, m->version, "info", info_len);
+  char key[PIPE_KEY_MAX + 16];
+  for (int zip = 0; zip <= 1; zip++) {
+    neg_key(m, zip, key, sizeof key);
+    meta->ops->forget(meta, key);
+  }
+  const char *kinds[] = {"list", "latest", "neg:list", "neg:latest"};
+  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+    snprintf(key, sizeof key, "%s:%s", kinds[i], m->module);
+    meta->ops->forget(meta, key);
+  }
 }

@@ -10,6 +10,7 @@
 #include "mod/modpath.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 struct reason;
@@ -64,5 +65,15 @@ int pipe_resolve(struct pipe *p, const struct modreq *m, struct buf *out,
  * the storage layer instead). */
 int pipe_read(struct pipe *p, const struct modreq *m, const char *ext,
               struct buf *out);
+
+/* Records in metadata that m's version was committed by another writer
+ * than pipe_ensure (gomirror import): the committed index, as a fetch
+ * records it (zip_len < 0: no zip), and drops the version's remembered
+ * 404s and refusals and the module's cached list and @latest, so every
+ * replica serves it at once. Metadata failures are ignored (storage is
+ * the truth). */
+void pipe_note_committed(struct server *srv, const struct modreq *m,
+                         uint64_t info_len, uint64_t mod_len,
+                         long long zip_len);
 
 #endif

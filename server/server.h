@@ -20,6 +20,7 @@ struct meta;
 struct upstream;
 struct flight_group;
 struct sumdb_list;
+struct orgsumdb;
 struct hot_cache;
 struct counters;
 struct vcs;
@@ -40,6 +41,7 @@ struct server {
   struct meta *meta;
   struct upstream *up;
   struct sumdb_list *sumdbs;
+  struct orgsumdb *orgsumdb; /* the organisation checksum database, or NULL */
   struct flight_group *flights;
   struct hot_cache *hot;
   struct counters *counters;

@@ -14,6 +14,7 @@
 #include "counters.h"
 #include "fetch.h"
 #include "hot.h"
+#include "orgsumdb.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
@@ -131,6 +132,17 @@ int server_open(struct server *srv, const struct config *cfg, int check,
   if (!rc)
     rc = sumdb_list_parse(cfg->sumdb, &srv->sumdbs, why);
   if (!rc)
+    rc = orgsumdb_open(cfg, srv->store, check ? NULL : srv->meta,
+                       &srv->orgsumdb, why);
+  if (!rc && sumdb_mode(cfg) == SUMDB_STRICT)
+    for (size_t i = 0; i < srv->sumdbs->n && !rc; i++)
+      if (!srv->sumdbs->v[i].has_key)
+        rc = reason_set(why, ERR_CONFIG,
+                        "sumdb entry '%s' has no verifier key, so nothing it "
+                        "answers can be proven: write it as name+hash+key=url "
+                        "(the key GOSUMDB names), or set sumdb_verify=warn",
+                        srv->sumdbs->v[i].name);
+  if (!rc)
     rc = flight_group_new(&srv->flights);
   if (!rc)
     rc = open_vcs(cfg, srv, why);
@@ -163,6 +175,7 @@ void server_close(struct server *srv) {
   vcs_free(srv->vcs_direct);
   flight_group_free(srv->flights);
   sumdb_list_free(srv->sumdbs);
+  orgsumdb_free(srv->orgsumdb);
   upstream_free(srv->up);
   storage_close(srv->store);
   memset(srv, 0, sizeof *srv);

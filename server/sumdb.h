@@ -13,6 +13,12 @@ struct sumdb_list {
   size_t n;
 };
 
+/* The config key sumdb_verify: strict (the default; also "true"), warn, or
+ * off (also "false"). */
+enum sumdb_mode { SUMDB_OFF, SUMDB_WARN, SUMDB_STRICT };
+struct config;
+enum sumdb_mode sumdb_mode(const struct config *cfg);
+
 /* Parses "name=url,name=url" (an empty spec gives an empty list). */
 int sumdb_list_parse(const char *spec, struct sumdb_list **out,
                      struct reason *why);
@@ -22,13 +28,21 @@ struct server;
 struct worker;
 struct buf;
 
+/* The body of "<db>/<rest>" from the database itself, if it has the shape
+ * of an answer (sumdb_check_answer); nothing is stored or proven. */
+int sumdb_get(struct server *srv, struct worker *w,
+              const struct sumdb_entry *db, const char *rest, struct buf *out,
+              struct reason *why);
+
 /* The body of "<db>/<rest>" (rest as after "/sumdb/<name>/", e.g.
  * "lookup/<escaped path>@<escaped version>"), fetched with the upstreams'
  * redirect and address rules (upstream.h), and only if it passes
- * sumdb_check_answer. When immutable, it is served from storage if there
- * (and still passes) and stored after a successful fetch; *hit says which.
- * Returns 0, ERR_NOT_FOUND/ERR_GONE, ERR_UPSTREAM(_TIMEOUT),
- * ERR_BAD_UPSTREAM_DATA. */
+ * sumdb_check_answer and, when db names a verifier key, its proof
+ * (sumdb_verify.h): nothing unproven is stored or returned. When immutable,
+ * it is served from storage if there (and still proven) and stored after a
+ * successful fetch; *hit says which. When the database is out of reach,
+ * /latest is the newest verified head. Returns 0, ERR_NOT_FOUND/ERR_GONE,
+ * ERR_UPSTREAM(_TIMEOUT), ERR_BAD_UPSTREAM_DATA. */
 int sumdb_fetch(struct server *srv, struct worker *w,
                 const struct sumdb_entry *db, const char *rest, int immutable,
                 struct buf *out, int *hit, struct reason *why);
