@@ -253,7 +253,8 @@ def start_nginx(bench, root, port, workers=2, name="nginx"):
 def start_gomirror(bench, binary, port, *flags, name="gomirror"):
     """gomirror on 127.0.0.1:port; it stops at once on SIGTERM (drain_delay
     0) unless flags say otherwise."""
-    return bench.start(name, [binary, f"--listen=127.0.0.1:{port}", "--drain_delay=0", *flags],
+    return bench.start(name, [binary, f"--listen=127.0.0.1:{port}", "--drain_delay=0",
+                              "--sumdb_verify=warn", *flags],  # no checksum database here
                        port=port)
 
 
