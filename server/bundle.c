@@ -12,10 +12,13 @@
 #include "core/log.h"
 #include "mod/hash1.h"
 #include "mod/modpath.h"
+#include "mod/note.h"
 #include "mod/private.h"
 #include "mod/sumdb.h"
 #include "mod/tlog.h"
+#include "mod/tlogproof.h"
 #include "mod/validate.h"
+#include "orgsumdb.h"
 #include "pipeline.h"
 #include "server.h"
 #include "storage/storage.h"
@@ -26,6 +29,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -46,6 +50,9 @@
 /* Import keeps entries up to this size in memory between its checks and
  * the store; larger ones go to a spool file. */
 #define SMALL_MAX (1u << 20)
+/* An organisation-log lookup answer (record and head), a hash tile. */
+#define ORG_ANSWER_MAX 8192
+#define ORG_TILE_BYTES ((size_t)TLOG_HASH_SIZE << TLOG_CLIENT_HEIGHT)
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -170,6 +177,11 @@ struct xport {
   struct buf notes; /* JSON strings, comma separated */
   int64_t *trees, *ids;
   size_t ntrees, trees_cap, nids, ids_cap;
+  struct orgsumdb *org; /* NULL: no organisation log */
+  int64_t *org_ids;     /* the records exported */
+  size_t norg_ids, org_ids_cap;
+  struct buf org_tile;    /* scratch for x_org_tile */
+  struct reason *org_why; /* x_org_tile's */
   /* The entry being written. */
   EVP_MD_CTX *md;
   uint64_t want, got;
@@ -318,8 +330,59 @@ static int str_order(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Writes one version: its lookup (public modules), .mod, .zip, .info. 0
- * also when the version is not chosen. */
+/* The organisation log's index entry and record of m, when it is in the
+ * log (0 and nothing written when it is not). */
+static int x_org_version(struct xport *x, const struct modreq *m,
+                         struct reason *why) {
+  struct buf ans;
+  buf_init(&ans, ORG_ANSWER_MAX);
+  struct reason lwhy = {{0}};
+  const char *name = orgsumdb_name(x->org);
+  int rc =
+      orgsumdb_lookup(x->org, m->module, m->version, &ans, NULL, NULL, &lwhy);
+  int64_t id;
+  size_t toff, tlen, roff;
+  if (rc == ERR_NOT_FOUND) {
+    if (orgsumdb_covers(x->srv, m->module))
+      x->st->org_unlogged++;
+    rc = 0;
+    goto out;
+  }
+  if (rc) {
+    rc = reason_set(why, rc, "%s@%s: organisation checksum database %s: %s",
+                    m->module, m->version, name, reason_text(&lwhy, rc));
+    goto out;
+  }
+  if (tlog_parse_record(ans.data, ans.len, &id, &toff, &tlen, &roff) ||
+      id < 0) {
+    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                    "%s@%s: organisation checksum database %s answered no "
+                    "record",
+                    m->module, m->version, name);
+    goto out;
+  }
+  char key[PIPE_KEY_MAX + NOTE_NAME_MAX + 32], idtext[32];
+  snprintf(key, sizeof key, "sumdb/%s/index/%s@%s", name, m->module_esc,
+           m->version_esc);
+  snprintf(idtext, sizeof idtext, "%" PRId64 "\n", id);
+  time_t now = time(NULL);
+  rc = x_put_buf(x, key, idtext, strlen(idtext), now, why);
+  if (!rc) {
+    snprintf(key, sizeof key, "sumdb/%s/record/%" PRId64, name, id);
+    rc = x_put_buf(x, key, ans.data + toff, tlen, now, why);
+  }
+  if (!rc)
+    rc = i64_push(&x->org_ids, &x->norg_ids, &x->org_ids_cap, id);
+  if (!rc)
+    x->st->org_records++;
+out:
+  buf_free(&ans);
+  return rc;
+}
+
+/* Writes one version: its lookup (public modules), its organisation-log
+ * index entry and record (when logged), .mod, .zip, .info. 0 also when the
+ * version is not chosen. */
 static int x_version(struct xport *x, const char *base, struct modreq *m,
                      struct reason *why) {
   struct server *srv = x->srv;
@@ -398,6 +461,8 @@ static int x_version(struct xport *x, const char *base, struct modreq *m,
       return rc;
     x->st->lookups++;
   }
+  if (x->org && (rc = x_org_version(x, m, why)))
+    return rc;
   pipe_key(m, "mod", key, sizeof key);
   rc = x_put_key(x, key, &mod, why);
   if (!rc && has_zip) {
@@ -522,6 +587,85 @@ static int x_sumdb(struct xport *x, struct reason *why) {
   return rc;
 }
 
+/* The width tile t's position has in a tree of n records (0: none). */
+static int width_in(const struct tlog_tile *t, int64_t n) {
+  struct tlog_tile p = *t;
+  p.w = 1;
+  return tlog_tile_parent(p, 0, n).w;
+}
+
+/* tlog_new_tiles' callback: one hash tile of the organisation log's head
+ * (the narrower widths it lists, of earlier trees, are left out: clients
+ * read the head's tree, and the importing site cuts them from it). */
+static int x_org_tile(void *arg, const struct tlog_tile *t) {
+  struct xport *x = arg;
+  if (t->w != width_in(t, x->st->org_head))
+    return 0;
+  char path[TLOG_TILE_PATH_MAX], key[NOTE_NAME_MAX + TLOG_TILE_PATH_MAX + 16];
+  struct reason twhy = {{0}};
+  buf_reset(&x->org_tile);
+  int rc = orgsumdb_tile(x->org, t, &x->org_tile, &twhy);
+  if (rc || tlog_tile_path(t, path, sizeof path))
+    return reason_set(x->org_why, rc ? rc : ERR_INVALID,
+                      "organisation checksum database %s: a tile of its "
+                      "head: %s",
+                      orgsumdb_name(x->org), reason_text(&twhy, rc));
+  snprintf(key, sizeof key, "sumdb/%s/%s", orgsumdb_name(x->org), path);
+  rc = x_put_buf(x, key, x->org_tile.data, x->org_tile.len, time(NULL),
+                 x->org_why);
+  if (!rc)
+    x->st->org_tiles++;
+  return rc;
+}
+
+/* The organisation log's head and every hash tile of its tree: a client
+ * whose cached head is any earlier one checks that it is a prefix through
+ * these tiles, and every exported record is proven through them. Read after
+ * the records, so the head covers all of them (a log only grows). */
+static int x_org(struct xport *x, struct reason *why) {
+  const char *name = orgsumdb_name(x->org);
+  char note[MODPATH_MAX + 300];
+  int rc = 0;
+  if (x->st->org_unlogged) {
+    snprintf(note, sizeof note,
+             "%zu version%s organisation checksum database %s covers %s not "
+             "in its log (committed before it ran): a site importing them "
+             "logs them itself on their first lookup",
+             x->st->org_unlogged, x->st->org_unlogged == 1 ? "" : "s", name,
+             x->st->org_unlogged == 1 ? "is" : "are");
+    rc = x_note(x, note);
+  }
+  if (rc || !x->norg_ids)
+    return rc;
+  struct buf head;
+  buf_init(&head, ORG_ANSWER_MAX);
+  struct tlog_tree tree;
+  rc = orgsumdb_head(x->org, 1, &head, &tree, why);
+  int64_t max = -1;
+  for (size_t i = 0; i < x->norg_ids; i++)
+    if (x->org_ids[i] > max)
+      max = x->org_ids[i];
+  if (!rc && max >= tree.n)
+    rc = reason_set(why, ERR_STORAGE,
+                    "organisation checksum database %s: its head (%" PRId64
+                    " records) does not cover record %" PRId64,
+                    name, tree.n, max);
+  if (!rc) {
+    x->st->org_head = tree.n;
+    buf_init(&x->org_tile, ORG_TILE_BYTES);
+    x->org_why = why;
+    rc = tlog_new_tiles(TLOG_CLIENT_HEIGHT, 0, tree.n, x_org_tile, x);
+    buf_free(&x->org_tile);
+  }
+  if (!rc) {
+    char key[NOTE_NAME_MAX + 32];
+    snprintf(key, sizeof key, "sumdb/%s/latest", name);
+    rc = x_put_buf(x, key, head.data, head.len, time(NULL), why);
+  }
+  buf_free(&head);
+  return rc;
+}
+
 /* Copies what fd holds (from offset 0) into the open entry. */
 static int x_copy_fd(struct xport *x, int fd, struct reason *why) {
   off_t off = 0;
@@ -545,17 +689,26 @@ static int x_manifest(struct xport *x, struct reason *why) {
   char *qdb = x->db ? json_quote(x->db->name) : NULL;
   char *qmods = o->modules && o->modules[0] ? json_quote(o->modules) : NULL;
   char *qsince = o->since_text ? json_quote(o->since_text) : NULL;
+  char *qorg = x->st->org_records ? json_quote(orgsumdb_name(x->org)) : NULL;
+  char *qvkey = x->st->org_records ? json_quote(orgsumdb_vkey(x->org)) : NULL;
+  char org[2 * NOTE_KEY_MAX + 128] = "null";
+  if (qorg && qvkey)
+    snprintf(org, sizeof org, "{\"name\":%s,\"vkey\":%s,\"tree\":%" PRId64 "}",
+             qorg, qvkey, x->st->org_head);
+  free(qorg);
+  free(qvkey);
   struct buf head, mid, tail;
   buf_init(&head, 1 << 16);
   buf_init(&mid, 64);
   buf_init(&tail, 1 << 20);
-  int rc = buf_appendf(
-      &head,
-      "{\"format\":\"%s\",\"format_version\":%d,\"created\":\"%s\","
-      "\"gomirror\":\"%s\",\"sumdb\":%s,\"selection\":{\"modules\":%s,"
-      "\"since\":%s},\n\"files\":[\n",
-      BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, created, GOMIRROR_VERSION,
-      qdb ? qdb : "null", qmods ? qmods : "null", qsince ? qsince : "null");
+  int rc =
+      buf_appendf(&head,
+                  "{\"format\":\"%s\",\"format_version\":%d,\"created\":\"%s\","
+                  "\"gomirror\":\"%s\",\"sumdb\":%s,\"org_sumdb\":%s,"
+                  "\"selection\":{\"modules\":%s,\"since\":%s},\n\"files\":[\n",
+                  BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, created,
+                  GOMIRROR_VERSION, qdb ? qdb : "null", org,
+                  qmods ? qmods : "null", qsince ? qsince : "null");
   if (!rc)
     rc = buf_appendf(&mid, "],\n\"versions\":[\n");
   if (!rc)
@@ -596,6 +749,7 @@ int bundle_export(struct server *srv, const struct bundle_export_opts *o,
   struct xport x = {
       .srv = srv, .o = o, .st = st, .files_fd = -1, .vers_fd = -1};
   x.db = srv->sumdbs->n ? &srv->sumdbs->v[0] : NULL;
+  x.org = srv->orgsumdb;
   buf_init(&x.notes, 1 << 20);
   struct keylist keys = {0};
   struct modreq *m = malloc(sizeof *m);
@@ -646,6 +800,8 @@ int bundle_export(struct server *srv, const struct bundle_export_opts *o,
     rc = x_version(&x, keys.v[i], m, why);
   if (!rc && x.db && st->lookups)
     rc = x_sumdb(&x, why);
+  if (!rc && x.org)
+    rc = x_org(&x, why);
   if (!rc && st->private_versions) {
     char note[MODPATH_MAX + VERSION_MAX + 200];
     snprintf(note, sizeof note,
@@ -685,6 +841,7 @@ out:
   free(keys.v);
   free(x.trees);
   free(x.ids);
+  free(x.org_ids);
   buf_free(&x.notes);
   EVP_MD_CTX_free(x.md);
   free(x.chunk);
@@ -694,7 +851,20 @@ out:
 
 /* --- import -------------------------------------------------------------- */
 
-enum ikind { K_INFO, K_MOD, K_ZIP, K_LOOKUP, K_TILE, K_LATEST };
+enum ikind {
+  K_INFO,
+  K_MOD,
+  K_ZIP,
+  K_LOOKUP,
+  K_TILE,
+  K_LATEST,
+  /* The organisation log's: sumdb/<name>/latest, tile/..., record/<id>,
+   * index/<module>@<version>, spooled in pass 1 and written from there. */
+  K_OLATEST,
+  K_OTILE,
+  K_ORECORD,
+  K_OINDEX,
+};
 
 struct ifile {
   char *path;
@@ -703,6 +873,22 @@ struct ifile {
   enum ikind kind;
   long ver;   /* index into vers, or -1 */
   int listed; /* in the manifest */
+  /* Organisation-log entries: where pass 1 spooled them, the tile, and the
+   * record id (K_ORECORD, K_OINDEX). */
+  int64_t off;
+  struct tlog_tile tile;
+  int64_t id;
+};
+
+/* The organisation log's tiles and records, sorted for lookups. */
+struct otile {
+  struct tlog_tile t;
+  size_t fi;
+};
+
+struct orec {
+  int64_t id;
+  size_t fi;
 };
 
 struct iver {
@@ -800,6 +986,23 @@ struct imp {
   char *chunk;
   EVP_MD_CTX *md;
   struct modreq *m;
+  /* The organisation log's part. */
+  int org_fd; /* spool of its entries, or -1 */
+  int64_t org_len;
+  char org_name[NOTE_NAME_MAX + 1]; /* the name its entries carry */
+  char org_first[PIPE_KEY_MAX];     /* its first entry, for messages */
+  char man_org_name[NOTE_NAME_MAX + 1], man_org_vkey[NOTE_KEY_MAX];
+  struct tlog_tile cur_tile; /* what i_classify / i_check found */
+  int64_t cur_id, cur_off;
+  struct otile *otiles;
+  size_t notiles, otiles_cap;
+  struct orec *orecs;
+  size_t norecs, orecs_cap;
+  size_t *oidx; /* index entries (file indexes) */
+  size_t noidx, oidx_cap;
+  long olatest; /* file index of its head, or -1 */
+  int64_t *org_ids;
+  struct tlog_tree org_tree;
 };
 
 static void i_free(struct imp *im) {
@@ -815,6 +1018,12 @@ static void i_free(struct imp *im) {
   free(im->vers);
   smap_free(&im->fmap);
   smap_free(&im->vmap);
+  if (im->org_fd >= 0)
+    close(im->org_fd);
+  free(im->otiles);
+  free(im->orecs);
+  free(im->oidx);
+  free(im->org_ids);
   buf_free(&im->manifest);
   free(im->chunk);
   EVP_MD_CTX_free(im->md);
@@ -864,6 +1073,66 @@ static long i_version(struct imp *im, const char *base,
   return (long)im->nvers++;
 }
 
+/* The version module@version of "<escaped module>@<escaped version>" (an
+ * index entry's name), into m; canonical spellings only. 0 or ERR_INVALID. */
+static int parse_index_name(const char *s, struct modreq *m) {
+  const char *at = strrchr(s, '@');
+  char raw[PIPE_KEY_MAX + 16], key[PIPE_KEY_MAX];
+  struct reason ignored;
+  if (!at || at == s || strlen(s) >= PIPE_KEY_MAX)
+    return ERR_INVALID;
+  snprintf(raw, sizeof raw, "/%.*s/@v/%s.info", (int)(at - s), s, at + 1);
+  if (modpath_parse(raw, m, &ignored) || !m->canonical ||
+      m->kind != MODREQ_INFO)
+    return ERR_INVALID;
+  snprintf(key, sizeof key, "%s@%s", m->module_esc, m->version_esc);
+  return strcmp(key, s) == 0 ? 0 : ERR_INVALID;
+}
+
+/* A sumdb/<name>/ entry of no database configured here: the exporting
+ * site's organisation log (latest, hash tiles of height 8, record/<id>,
+ * index/<module>@<version>), all under one name, which the manifest must
+ * confirm (i_org); anything else is refused as before. */
+static int i_classify_org(struct imp *im, const char *path, const char *name,
+                          size_t nl, enum ikind *kind, struct reason *why) {
+  const char *rest = name + nl + 1;
+  struct tlog_tile t;
+  int ok = nl <= NOTE_NAME_MAX;
+  if (ok && strcmp(rest, "latest") == 0) {
+    *kind = K_OLATEST;
+  } else if (ok && strncmp(rest, "tile/", 5) == 0 &&
+             !tlog_tile_parse(rest, &t) && t.l >= 0 &&
+             t.h == TLOG_CLIENT_HEIGHT) {
+    *kind = K_OTILE;
+    im->cur_tile = t;
+  } else if (ok && strncmp(rest, "record/", 7) == 0) {
+    const char *d = rest + 7;
+    size_t n = strspn(d, "0123456789");
+    ok = n > 0 && n < 19 && !d[n] && (d[0] != '0' || n == 1);
+    im->cur_id = ok ? strtoll(d, NULL, 10) : -1;
+    *kind = K_ORECORD;
+  } else if (ok && strncmp(rest, "index/", 6) == 0) {
+    ok = parse_index_name(rest + 6, im->m) == 0;
+    *kind = K_OINDEX;
+  } else {
+    ok = 0;
+  }
+  if (ok && im->org_name[0] &&
+      (strlen(im->org_name) != nl || memcmp(im->org_name, name, nl)))
+    ok = 0; /* one organisation log per bundle */
+  if (!ok)
+    return reason_set(why, ERR_INVALID,
+                      "checksum database %.*s is not configured here "
+                      "(sumdb=%.*s=URL)",
+                      (int)nl, name, (int)nl, name);
+  if (!im->org_name[0]) {
+    memcpy(im->org_name, name, nl);
+    im->org_name[nl] = '\0';
+    snprintf(im->org_first, sizeof im->org_first, "%s", path);
+  }
+  return 0;
+}
+
 /* What a bundle path is: a version's file or a checksum-database answer.
  * Fills kind, *ver (version files and lookups; -1 otherwise) and *db and
  * *rest for database answers. ERR_INVALID with why for anything else. */
@@ -880,10 +1149,7 @@ static int i_classify(struct imp *im, const char *path, enum ikind *kind,
       return reason_set(why, ERR_INVALID, "not a file a bundle holds");
     *db = sumdb_named(im->srv, name, (size_t)(slash - name));
     if (!*db)
-      return reason_set(why, ERR_INVALID,
-                        "checksum database %.*s is not configured here "
-                        "(sumdb=%.*s=URL)",
-                        (int)(slash - name), name, (int)(slash - name), name);
+      return i_classify_org(im, path, name, (size_t)(slash - name), kind, why);
     *rest = slash + 1;
     enum sumdb_kind sk;
     int partial;
@@ -982,6 +1248,65 @@ static void i_problem(struct imp *im, const char *path, int rc,
   reason_set(&im->problem, rc, "%s: %s", path, reason_text(r, rc));
 }
 
+/* 1 when text is a record's two go.sum lines (of whichever version its
+ * first line names). */
+static int record_shape(const char *text, size_t len) {
+  char mv[2048];
+  const char *sp1 = memchr(text, ' ', len);
+  const char *sp2 =
+      sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - text)) : NULL;
+  if (!sp2 || (size_t)(sp2 - text) >= sizeof mv)
+    return 0;
+  memcpy(mv, text, (size_t)(sp2 - text));
+  mv[sp2 - text] = '\0';
+  mv[sp1 - text] = '\0';
+  return orgsumdb_record_parse(text, len, mv, mv + (sp1 - text) + 1, NULL,
+                               NULL);
+}
+
+/* An organisation-log entry's shape (what it proves comes in i_org), then
+ * its bytes to the spool, at im->cur_off. */
+static int i_check_org(struct imp *im, enum ikind kind, const struct buf *b,
+                       struct reason *r) {
+  const char *d = b->data ? b->data : "";
+  struct tlog_tree tree;
+  switch (kind) {
+  case K_OLATEST:
+    if (tlog_parse_tree(d, b->len, &tree))
+      return reason_set(r, ERR_BAD_UPSTREAM_DATA, "not a signed tree head");
+    break;
+  case K_OTILE:
+    if (b->len != (size_t)im->cur_tile.w * TLOG_HASH_SIZE)
+      return reason_set(r, ERR_BAD_UPSTREAM_DATA,
+                        "%zu bytes, not a tile of %d hashes", b->len,
+                        im->cur_tile.w);
+    break;
+  case K_ORECORD:
+    if (!record_shape(d, b->len))
+      return reason_set(r, ERR_BAD_UPSTREAM_DATA,
+                        "not a record (two go.sum lines of one version)");
+    break;
+  default: {
+    char *end;
+    errno = 0;
+    long long id = strtoll(d, &end, 10);
+    if (!b->len || end == d || errno || id < 0 || strcmp(end, "\n") != 0 ||
+        memchr(d, '\0', b->len))
+      return reason_set(r, ERR_BAD_UPSTREAM_DATA, "not a record id");
+    im->cur_id = id;
+  }
+  }
+  if (im->org_fd < 0 && (im->org_fd = spool_open(im->srv->spool_dir)) < 0)
+    return reason_set(r, ERR_IO, "cannot create a spool file in %s",
+                      im->srv->spool_dir);
+  if (write_all(im->org_fd, d, b->len))
+    return reason_set(r, ERR_IO, "cannot write a spool file in %s",
+                      im->srv->spool_dir);
+  im->cur_off = im->org_len;
+  im->org_len += (int64_t)b->len;
+  return 0;
+}
+
 /* The checks of one entry's content (pass 1). */
 static int i_check(struct imp *im, struct archive *a, const char *path,
                    uint64_t size, enum ikind kind, long ver,
@@ -989,9 +1314,10 @@ static int i_check(struct imp *im, struct archive *a, const char *path,
                    unsigned char sha[32], struct reason *why) {
   struct iver *v = ver >= 0 ? &im->vers[ver] : NULL;
   struct buf body;
-  size_t cap = kind == K_INFO  ? VALIDATE_INFO_MAX
-               : kind == K_MOD ? VALIDATE_MOD_MAX
-                               : SUMDB_ANSWER_MAX;
+  size_t cap = kind == K_INFO      ? VALIDATE_INFO_MAX
+               : kind == K_MOD     ? VALIDATE_MOD_MAX
+               : kind >= K_OLATEST ? ORG_ANSWER_MAX
+                                   : SUMDB_ANSWER_MAX;
   buf_init(&body, cap);
   struct isink s = {kind == K_ZIP ? NULL : &body, -1, 0};
   struct reason r = {{0}};
@@ -1051,6 +1377,12 @@ static int i_check(struct imp *im, struct archive *a, const char *path,
     case K_LATEST:
       bad = sumdb_check_answer(db, rest, body.data, body.len, &r);
       break;
+    case K_OLATEST:
+    case K_OTILE:
+    case K_ORECORD:
+    case K_OINDEX:
+      bad = i_check_org(im, kind, &body, &r);
+      break;
     }
   }
   if (bad)
@@ -1085,6 +1417,38 @@ static int i_add_file(struct imp *im, const char *path, uint64_t size,
   f->ver = ver;
   f->listed = 0;
   im->nfiles++;
+  return 0;
+}
+
+/* Files an organisation-log entry where i_org finds it. */
+static int i_org_add(struct imp *im, size_t fi) {
+  struct ifile *f = &im->files[fi];
+  f->off = im->cur_off;
+  f->tile = im->cur_tile;
+  f->id = im->cur_id;
+  if (f->kind == K_OLATEST) {
+    im->olatest = (long)fi;
+  } else if (f->kind == K_OTILE) {
+    struct otile *g =
+        array_grow(im->otiles, &im->otiles_cap, im->notiles, sizeof *g);
+    if (!g)
+      return ERR_NOMEM;
+    im->otiles = g;
+    g[im->notiles++] = (struct otile){f->tile, fi};
+  } else if (f->kind == K_ORECORD) {
+    struct orec *g =
+        array_grow(im->orecs, &im->orecs_cap, im->norecs, sizeof *g);
+    if (!g)
+      return ERR_NOMEM;
+    im->orecs = g;
+    g[im->norecs++] = (struct orec){f->id, fi};
+  } else {
+    size_t *g = array_grow(im->oidx, &im->oidx_cap, im->noidx, sizeof *g);
+    if (!g)
+      return ERR_NOMEM;
+    im->oidx = g;
+    g[im->noidx++] = fi;
+  }
   return 0;
 }
 
@@ -1126,6 +1490,18 @@ static int i_manifest(struct imp *im, struct reason *why) {
   }
   im->manifest_sumdb_null = !json_object_object_get_ex(root, "sumdb", &o) ||
                             !o || json_object_is_type(o, json_type_null);
+  struct json_object *on, *ok;
+  if (json_object_object_get_ex(root, "org_sumdb", &o) &&
+      json_object_is_type(o, json_type_object) &&
+      json_object_object_get_ex(o, "name", &on) &&
+      json_object_is_type(on, json_type_string) &&
+      json_object_object_get_ex(o, "vkey", &ok) &&
+      json_object_is_type(ok, json_type_string)) {
+    snprintf(im->man_org_name, sizeof im->man_org_name, "%s",
+             json_object_get_string(on));
+    snprintf(im->man_org_vkey, sizeof im->man_org_vkey, "%s",
+             json_object_get_string(ok));
+  }
   size_t n = json_object_array_length(files);
   for (size_t i = 0; i < n && !rc; i++) {
     struct json_object *e = json_object_array_get_idx(files, i), *p, *sz, *sh;
@@ -1235,6 +1611,312 @@ static int i_versions(struct imp *im, struct reason *why) {
   return 0;
 }
 
+/* --- the organisation log's part ----------------------------------------- */
+
+static int otile_order(const void *a, const void *b) {
+  const struct tlog_tile *x = &((const struct otile *)a)->t;
+  const struct tlog_tile *y = &((const struct otile *)b)->t;
+  if (x->l != y->l)
+    return x->l < y->l ? -1 : 1;
+  if (x->n != y->n)
+    return x->n < y->n ? -1 : 1;
+  return (x->w > y->w) - (x->w < y->w);
+}
+
+static int orec_order(const void *a, const void *b) {
+  int64_t x = ((const struct orec *)a)->id, y = ((const struct orec *)b)->id;
+  return (x > y) - (x < y);
+}
+
+static const struct otile *otile_find(const struct imp *im,
+                                      const struct tlog_tile *t) {
+  struct otile key = {*t, 0};
+  key.t.h = TLOG_CLIENT_HEIGHT;
+  return bsearch(&key, im->otiles, im->notiles, sizeof key, otile_order);
+}
+
+/* An organisation-log entry's bytes, from the pass-1 spool, appended to
+ * out. */
+static int i_org_bytes(struct imp *im, const struct ifile *f, struct buf *out,
+                       struct reason *why) {
+  char tmp[ORG_ANSWER_MAX];
+  if (f->size > sizeof tmp || f->off < 0)
+    return reason_set(why, ERR_INVALID, "%s: not spooled", f->path);
+  ssize_t n = pread(im->org_fd, tmp, (size_t)f->size, (off_t)f->off);
+  if (n != (ssize_t)f->size)
+    return reason_set(why, ERR_IO, "reading a spool file: %s",
+                      n < 0 ? strerror(errno) : "short read");
+  return buf_append(out, tmp, (size_t)f->size);
+}
+
+/* tlog_tile_reader over the bundle's tiles. */
+static int i_tile_reader(void *arg, const struct tlog_tile *t,
+                         unsigned char **data, size_t *len,
+                         struct reason *why) {
+  struct imp *im = arg;
+  const struct otile *o = otile_find(im, t);
+  if (!o) {
+    char path[TLOG_TILE_PATH_MAX];
+    if (tlog_tile_path(t, path, sizeof path))
+      snprintf(path, sizeof path, "?");
+    return reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "the bundle lacks the log's %s", path);
+  }
+  struct buf b;
+  buf_init(&b, ORG_ANSWER_MAX);
+  int rc = i_org_bytes(im, &im->files[o->fi], &b, why);
+  size_t n = b.len;
+  unsigned char *d = rc ? NULL : (unsigned char *)buf_steal(&b, &n);
+  buf_free(&b);
+  if (!rc && !d)
+    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA, "an empty tile");
+  if (rc)
+    return rc;
+  *data = d;
+  *len = n;
+  return 0;
+}
+
+struct org_need {
+  struct imp *im;
+  struct reason *why;
+};
+
+/* tlog_new_tiles' callback: a tile of the head's tree must be bundled. */
+static int i_tile_needed(void *arg, const struct tlog_tile *t) {
+  struct org_need *nd = arg;
+  if (t->w != width_in(t, nd->im->org_tree.n) || otile_find(nd->im, t))
+    return 0;
+  char path[TLOG_TILE_PATH_MAX];
+  tlog_tile_path(t, path, sizeof path);
+  return reason_set(nd->why, ERR_BAD_UPSTREAM_DATA,
+                    "bundle refused: sumdb/%s/%s: a tile of the "
+                    "organisation log's head, missing",
+                    nd->im->org_name, path);
+}
+
+/* Proves the bundle's organisation log against this site's key: the head's
+ * signature, every tile against the head (each one of the head's tree, and
+ * all of them there), every record's inclusion. */
+static int i_org_prove(struct imp *im, struct orgsumdb *db,
+                       struct reason *why) {
+  struct buf b;
+  buf_init(&b, ORG_ANSWER_MAX);
+  const struct ifile *lf = &im->files[im->olatest];
+  struct reason r = {{0}};
+  struct tlog_tree *h = &im->org_tree;
+  int rc = i_org_bytes(im, lf, &b, why);
+  if (!rc && orgsumdb_open_head(db, b.data, b.len, h, &r))
+    rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                    "bundle refused: %s: %s (the manifest names this site's "
+                    "key)",
+                    lf->path, reason_text(&r, ERR_BAD_UPSTREAM_DATA));
+  for (size_t i = 0; !rc && i < im->notiles; i++) {
+    struct tlog_tile t = im->otiles[i].t;
+    const char *path = im->files[im->otiles[i].fi].path;
+    if (width_in(&t, h->n) != t.w) {
+      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "bundle refused: %s: not a tile of the organisation "
+                      "log's head (%" PRId64 " records)",
+                      path, h->n);
+      break;
+    }
+    int64_t idx = tlog_stored_hash_index(t.l * t.h, t.n << t.h);
+    tlog_hash got;
+    r.text[0] = '\0';
+    int pr = tlog_read_hashes(h, TLOG_CLIENT_HEIGHT, &idx, 1, &got,
+                              i_tile_reader, im, &r);
+    if (pr)
+      rc = reason_set(
+          why, pr == ERR_NOMEM || pr == ERR_IO ? pr : ERR_BAD_UPSTREAM_DATA,
+          "bundle refused: %s: %s", path, reason_text(&r, pr));
+  }
+  struct org_need nd = {im, why};
+  if (!rc && h->n > 0)
+    rc = tlog_new_tiles(TLOG_CLIENT_HEIGHT, 0, h->n, i_tile_needed, &nd);
+  for (size_t i = 0; !rc && i < im->norecs; i++) {
+    const struct ifile *f = &im->files[im->orecs[i].fi];
+    buf_reset(&b);
+    rc = i_org_bytes(im, f, &b, why);
+    if (rc)
+      break;
+    r.text[0] = '\0';
+    int pr = f->id < h->n
+                 ? tlog_check_record(h, TLOG_CLIENT_HEIGHT, f->id, b.data,
+                                     b.len, i_tile_reader, im, &r)
+                 : reason_set(&r, ERR_BAD_UPSTREAM_DATA,
+                              "past the head's %" PRId64 " records", h->n);
+    if (pr)
+      rc = reason_set(
+          why, pr == ERR_NOMEM || pr == ERR_IO ? pr : ERR_BAD_UPSTREAM_DATA,
+          "bundle refused: %s: not in the organisation log's "
+          "signed tree (%s)",
+          f->path, reason_text(&r, pr));
+  }
+  buf_free(&b);
+  return rc;
+}
+
+/* Each index entry names a bundled record of its version, and a bundled
+ * version's .mod and .zip hash to what that record says. */
+static int i_org_index(struct imp *im, struct reason *why) {
+  struct buf b;
+  buf_init(&b, ORG_ANSWER_MAX);
+  int rc = 0;
+  size_t skip = 6 + strlen(im->org_name) + 1 + 6; /* sumdb/<name>/index/ */
+  for (size_t i = 0; !rc && i < im->noidx; i++) {
+    const struct ifile *f = &im->files[im->oidx[i]];
+    struct orec key = {f->id, 0};
+    const struct orec *o =
+        bsearch(&key, im->orecs, im->norecs, sizeof key, orec_order);
+    if (!o) {
+      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "bundle refused: %s: its record %" PRId64
+                      " is not in the bundle",
+                      f->path, f->id);
+      break;
+    }
+    char zh[HASH1_LEN], mh[HASH1_LEN], base[PIPE_KEY_MAX];
+    buf_reset(&b);
+    rc = i_org_bytes(im, &im->files[o->fi], &b, why);
+    if (rc)
+      break;
+    if (parse_index_name(f->path + skip, im->m) ||
+        !orgsumdb_record_parse(b.data, b.len, im->m->module, im->m->version, zh,
+                               mh)) {
+      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "bundle refused: %s: record %" PRId64
+                      " is another version's",
+                      f->path, f->id);
+      break;
+    }
+    snprintf(base, sizeof base, "%s/@v/%s", im->m->module_esc,
+             im->m->version_esc);
+    long vi = smap_get(&im->vmap, base);
+    const struct iver *v = vi >= 0 ? &im->vers[vi] : NULL;
+    if (v && v->has[K_MOD] && strcmp(v->got_mod, mh) != 0)
+      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "bundle refused: %s.mod: h1 %s, its organisation "
+                      "checksum database record says %s",
+                      v->base, v->got_mod, mh);
+    else if (v && v->has[K_ZIP] && strcmp(v->got_zip, zh) != 0)
+      rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
+                      "bundle refused: %s.zip: h1 %s, its organisation "
+                      "checksum database record says %s",
+                      v->base, v->got_zip, zh);
+  }
+  buf_free(&b);
+  return rc;
+}
+
+/* After pass 1's other checks: the organisation log's part must be one the
+ * manifest names, consistent in itself, and, when this site runs the same
+ * log (name and key), proven against its key; for another log it is
+ * skipped with one warning line. */
+static int i_org(struct imp *im, struct reason *why) {
+  if (!im->org_name[0])
+    return 0;
+  const char *name = im->org_name;
+  if (strcmp(im->man_org_name, name) != 0)
+    return reason_set(why, ERR_INVALID,
+                      "bundle refused: %.160s: checksum database %s is not "
+                      "configured here (sumdb=%s=URL)",
+                      im->org_first, name, name);
+  if (im->olatest < 0)
+    return reason_set(why, ERR_INVALID,
+                      "bundle refused: sumdb/%s/latest: the organisation "
+                      "log's head is not in the bundle",
+                      name);
+  snprintf(im->st->org_name, sizeof im->st->org_name, "%s", name);
+  im->st->org_records = im->norecs;
+  qsort(im->otiles, im->notiles, sizeof *im->otiles, otile_order);
+  qsort(im->orecs, im->norecs, sizeof *im->orecs, orec_order);
+  struct orgsumdb *db = im->srv->orgsumdb;
+  int same = db && strcmp(orgsumdb_name(db), name) == 0 &&
+             strcmp(orgsumdb_vkey(db), im->man_org_vkey) == 0;
+  int rc = same ? i_org_prove(im, db, why) : 0;
+  if (!rc)
+    rc = i_org_index(im, why);
+  if (rc)
+    return rc;
+  if (!same) {
+    log_warn("import: the bundle carries organisation checksum database %s "
+             "(key %s), %s: importing its versions without its log",
+             name, im->man_org_vkey,
+             !db ? "and this site runs none (org_sumdb_name)"
+             : strcmp(orgsumdb_name(db), name)
+                 ? "and this site runs another one"
+                 : "and this site's key for that name is another");
+    im->st->org = BUNDLE_ORG_SKIPPED;
+    return 0;
+  }
+  im->st->org_head = im->org_tree.n;
+  im->st->org = BUNDLE_ORG_CHECKED;
+  im->org_ids = malloc((im->norecs ? im->norecs : 1) * sizeof *im->org_ids);
+  if (!im->org_ids)
+    return ERR_NOMEM;
+  for (size_t i = 0; i < im->norecs; i++)
+    im->org_ids[i] = im->orecs[i].id;
+  return 0;
+}
+
+/* orgsumdb_import's objects: records, then tiles, then index entries. */
+static int i_org_obj(void *arg, size_t i, char *rest, size_t cap,
+                     struct buf *out, struct reason *why) {
+  struct imp *im = arg;
+  size_t fi = i < im->norecs ? im->orecs[i].fi
+              : i < im->norecs + im->notiles
+                  ? im->otiles[i - im->norecs].fi
+                  : im->oidx[i - im->norecs - im->notiles];
+  const struct ifile *f = &im->files[fi];
+  snprintf(rest, cap, "%s", f->path + 6 + strlen(im->org_name) + 1);
+  return i_org_bytes(im, f, out, why);
+}
+
+/* Before pass 2 commits the versions: the organisation log's part into
+ * this site's log (dry_run: only whether it would be taken). A diverged log
+ * is one warning line, and the rest is imported. */
+static int i_org_commit(struct imp *im, int dry_run, struct reason *why) {
+  if (im->st->org != BUNDLE_ORG_CHECKED)
+    return 0;
+  struct buf head;
+  buf_init(&head, ORG_ANSWER_MAX);
+  int rc = i_org_bytes(im, &im->files[im->olatest], &head, why);
+  struct orgsumdb_import src = {
+      .head = head.data,
+      .head_len = head.len,
+      .read_tile = i_tile_reader,
+      .tile_arg = im,
+      .ids = im->org_ids,
+      .nids = im->norecs,
+      .nobj = im->norecs + im->notiles + im->noidx,
+      .obj = i_org_obj,
+      .obj_arg = im,
+  };
+  struct orgsumdb_import_result res;
+  struct reason r = {{0}};
+  if (!rc)
+    rc = orgsumdb_import(im->srv->orgsumdb, &src, dry_run, &res, &r);
+  if (rc == ERR_EXISTS) {
+    log_warn("import: organisation checksum database %s: its log is not "
+             "imported: %s; the versions are",
+             im->org_name, r.text);
+    im->st->org = BUNDLE_ORG_REFUSED;
+    rc = 0;
+  } else if (rc) {
+    rc = reason_set(why, rc, "organisation checksum database %s: %s",
+                    im->org_name, reason_text(&r, rc));
+  } else {
+    im->st->org = res.state == ORGSUMDB_IMPORT_WRITTEN   ? BUNDLE_ORG_WRITTEN
+                  : res.state == ORGSUMDB_IMPORT_CURRENT ? BUNDLE_ORG_CURRENT
+                                                         : BUNDLE_ORG_CHECKED;
+    im->st->written += res.written;
+    im->st->unchanged += res.unchanged;
+  }
+  buf_free(&head);
+  return rc;
+}
+
 static int pass1(struct imp *im, struct reason *why) {
   struct archive *a;
   int rc = i_open(im, &a, why);
@@ -1275,7 +1957,7 @@ static int pass1(struct imp *im, struct reason *why) {
                       "bundle refused: %.160s: in the bundle twice", path);
       break;
     }
-    enum ikind kind;
+    enum ikind kind = K_INFO;
     long ver;
     const struct sumdb_entry *db;
     const char *rest;
@@ -1288,9 +1970,12 @@ static int pass1(struct imp *im, struct reason *why) {
       break;
     }
     unsigned char sha[32];
+    im->cur_off = -1;
     rc = i_check(im, a, path, size, kind, ver, db, rest, sha, why);
     if (!rc)
       rc = i_add_file(im, path, size, sha, kind, ver);
+    if (!rc && kind >= K_OLATEST)
+      rc = i_org_add(im, im->nfiles - 1);
   }
   if (!rc && r != ARCHIVE_EOF)
     rc = reason_set(why, ERR_IO, "bundle refused: damaged: %s",
@@ -1304,6 +1989,8 @@ static int pass1(struct imp *im, struct reason *why) {
                     im->problem.text);
   if (!rc)
     rc = i_versions(im, why);
+  if (!rc)
+    rc = i_org(im, why);
   return rc;
 }
 
@@ -1531,6 +2218,11 @@ static int pass2(struct imp *im, struct reason *why) {
       case K_LATEST:
         rc = i_put_latest(im, f, &b, why);
         break;
+      case K_OLATEST:
+      case K_OTILE:
+      case K_ORECORD:
+      case K_OINDEX:
+        break; /* written before, from what pass 1 proved (i_org_commit) */
       }
     }
     if (b.fd >= 0)
@@ -1554,7 +2246,8 @@ static int pass2(struct imp *im, struct reason *why) {
 int bundle_import(struct server *srv, const char *path, int check_only,
                   struct bundle_import_stats *st, struct reason *why) {
   memset(st, 0, sizeof *st);
-  struct imp im = {.srv = srv, .file = path, .st = st};
+  struct imp im = {
+      .srv = srv, .file = path, .st = st, .org_fd = -1, .olatest = -1};
   buf_init(&im.manifest, MANIFEST_MAX);
   im.chunk = malloc(CHUNK);
   im.md = EVP_MD_CTX_new();
@@ -1563,8 +2256,12 @@ int bundle_import(struct server *srv, const char *path, int check_only,
   if (!rc)
     rc = pass1(&im, why);
   st->files = im.nfiles;
+  if (!rc && check_only)
+    rc = i_org_commit(&im, 1, why);
   if (!rc && !check_only) {
-    rc = pass2(&im, why);
+    rc = i_org_commit(&im, 0, why);
+    if (!rc)
+      rc = pass2(&im, why);
     if (rc) {
       /* Part may be committed: every version whole or without .info. */
       struct reason inner = *why;

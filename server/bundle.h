@@ -32,16 +32,33 @@ struct bundle_export_stats {
   size_t lookups, tiles;   /* checksum-database answers */
   size_t files;            /* entries, the manifest excepted */
   uint64_t bytes;          /* their sizes, summed (before compression) */
+  /* The organisation checksum database (org_sumdb_name): records of the
+   * exported versions, its head's size and that head's hash tiles. */
+  size_t org_records, org_tiles;
+  int64_t org_head;
+  size_t org_unlogged; /* versions it covers that are not in its log */
 };
 
 /* Writes srv's committed versions chosen by o into o->out: per version its
  * checksum-database lookup (stored, else fetched from the first configured
  * database unless offline), .mod, .zip (when stored) and .info; then the
  * database's /latest and the hash tiles the go command reads to verify those
- * lookups; then the manifest. Memory does not depend on blob sizes. 0, or an
+ * lookups; with an organisation log (org_sumdb_name), each version's index
+ * entry and record, then every hash tile of its head's tree and the head;
+ * then the manifest. Memory does not depend on blob sizes. 0, or an
  * error with a one-line reason; on failure no file is left at o->out. */
 int bundle_export(struct server *srv, const struct bundle_export_opts *o,
                   struct bundle_export_stats *st, struct reason *why);
+
+/* What became of the organisation log a bundle carries. */
+enum bundle_org {
+  BUNDLE_ORG_NONE,    /* the bundle carries none */
+  BUNDLE_ORG_WRITTEN, /* its head, records, tiles and index were stored */
+  BUNDLE_ORG_CURRENT, /* this site's log had that head (or extends it) */
+  BUNDLE_ORG_CHECKED, /* --check: verified, and this site's log would take it */
+  BUNDLE_ORG_SKIPPED, /* this site has no log of that name and key */
+  BUNDLE_ORG_REFUSED, /* this site's log has diverged from it */
+};
 
 struct bundle_import_stats {
   size_t versions;     /* versions in the bundle */
@@ -50,13 +67,22 @@ struct bundle_import_stats {
   size_t written;      /* objects stored */
   size_t unchanged;    /* already stored with the same bytes */
   size_t kept;         /* stored with other bytes and kept (committed) */
+  enum bundle_org org; /* the organisation log's part (written/unchanged
+                          count its objects too) */
+  char org_name[256];
+  int64_t org_head;   /* its head's tree size */
+  size_t org_records; /* records it carries */
 };
 
 /* Checks every file of the bundle at path (sizes and SHA-256 against the
  * manifest, .info/.mod/.zip as the pipeline checks fetched ones, .mod and
- * .zip h1: hashes against the bundled lookups) and only then, unless
- * check_only, commits it into srv's storage: per version .mod and .zip, then
- * .info; checksum-database answers under sumdb/<name>/. Objects already
+ * .zip h1: hashes against the bundled lookups and organisation-log records)
+ * and only then, unless check_only, commits it into srv's storage: the
+ * organisation log's part first (orgsumdb_import: only when srv runs a log
+ * of the same name and key, and it is empty or a prefix of the bundle's;
+ * otherwise skipped or refused with one warning line, the rest imported),
+ * then per version .mod and .zip, then .info; checksum-database answers
+ * under sumdb/<name>/. Objects already
  * stored with the same bytes are not written again, so a rerun finishes an
  * interrupted import and a repeated one writes nothing. Large files are
  * spooled to srv->spool_dir, never held in memory. 0, or an error with a

@@ -31,7 +31,9 @@ static const char export_usage[] =
     "\n"
     "Public versions need their lookup from the first checksum database\n"
     "(sumdb): stored, or fetched now unless offline=true. Private modules\n"
-    "(private) are exported without one.\n";
+    "(private) are exported without one. With org_sumdb_name, the versions'\n"
+    "records in the organisation checksum database, its signed head and the\n"
+    "hash tiles of its tree go too.\n";
 
 static const char import_usage[] =
     "usage: gomirror import [--check] FILE [configuration flags]\n"
@@ -42,6 +44,11 @@ static const char import_usage[] =
     "against the bundled checksum-database lookups); nothing is written\n"
     "unless all of it passes. Objects already stored with the same bytes are\n"
     "skipped: rerun an interrupted import to finish it.\n"
+    "\n"
+    "An organisation checksum database in the bundle is proven against this\n"
+    "site's org_sumdb_key and becomes this site's log when that log is empty\n"
+    "or a prefix of the bundle's; another name or key, or a log that has\n"
+    "diverged, leaves it out with a warning (the versions are imported).\n"
     "\n"
     "  --check   check the bundle, write nothing\n";
 
@@ -97,6 +104,11 @@ int cmd_export(int argc, char **argv) {
          st.versions, st.versions == 1 ? "" : "s", st.private_versions,
          st.lookups, st.lookups == 1 ? "" : "s", st.tiles,
          st.tiles == 1 ? "" : "s", st.files, (unsigned long long)st.bytes, out);
+  if (st.org_records)
+    printf("organisation checksum database %s: %zu record%s, its head of "
+           "%lld records and its %zu hash tile%s\n",
+           cfg.org_sumdb_name, st.org_records, st.org_records == 1 ? "" : "s",
+           (long long)st.org_head, st.org_tiles, st.org_tiles == 1 ? "" : "s");
   config_free(&cfg);
   return 0;
 }
@@ -144,6 +156,21 @@ int cmd_import(int argc, char **argv) {
            "written, %zu unchanged, %zu kept as stored\n",
            file, st.versions, st.versions_new, st.files, st.written,
            st.unchanged, st.kept);
+  static const char *const org[] = {
+      [BUNDLE_ORG_WRITTEN] = "imported",
+      [BUNDLE_ORG_CURRENT] = "already here",
+      [BUNDLE_ORG_CHECKED] = "verified, would be imported",
+      [BUNDLE_ORG_SKIPPED] = "not imported (another name or key here)",
+      [BUNDLE_ORG_REFUSED] = "not imported (this site's log has diverged)",
+  };
+  if (st.org == BUNDLE_ORG_SKIPPED)
+    printf("organisation checksum database %s: %zu record%s: %s\n", st.org_name,
+           st.org_records, st.org_records == 1 ? "" : "s", org[st.org]);
+  else if (st.org != BUNDLE_ORG_NONE)
+    printf("organisation checksum database %s: %zu record%s, head of %lld "
+           "records: %s\n",
+           st.org_name, st.org_records, st.org_records == 1 ? "" : "s",
+           (long long)st.org_head, org[st.org]);
   free(args);
   config_free(&cfg);
   return 0;

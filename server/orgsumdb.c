@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ struct orgsumdb {
   double head_at;
   int64_t max_n; /* the largest head this process saw: a log never shrinks */
   struct seen seen[SEEN_SLOTS];
+  atomic_llong refused; /* SECURITY refusals, for /metrics */
 };
 
 int orgsumdb_name_ok(const char *name) {
@@ -349,13 +351,14 @@ static int parse_id(const struct buf *b, int64_t *id) {
 
 /* --- heads -------------------------------------------------------------- */
 
-static int security(const struct orgsumdb *db, struct reason *why, int code,
+static int security(struct orgsumdb *db, struct reason *why, int code,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* A refusal that may mean tampering: one SECURITY log line, and the reason
  * (the same text) for the caller. */
-static int security(const struct orgsumdb *db, struct reason *why, int code,
+static int security(struct orgsumdb *db, struct reason *why, int code,
                     const char *fmt, ...) {
+  atomic_fetch_add_explicit(&db->refused, 1, memory_order_relaxed);
   char text[REASON_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -942,6 +945,335 @@ int orgsumdb_tile(struct orgsumdb *db, const struct tlog_tile *t,
                     "cannot be read (%s)",
                     db->signer.name, err_str(rc));
   return rc;
+}
+
+/* --- imports ------------------------------------------------------------ */
+
+int orgsumdb_record_parse(const char *text, size_t len, const char *module,
+                          const char *version, char zip_h1[HASH1_LEN],
+                          char mod_h1[HASH1_LEN]) {
+  return record_parse(text, len, module, version, zip_h1, mod_h1);
+}
+
+int orgsumdb_open_head(const struct orgsumdb *db, const char *note, size_t len,
+                       struct tlog_tree *tree, struct reason *why) {
+  return open_head(db, note, len, tree, why);
+}
+
+static int id_order(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* What a killed append left between the stored head and the imported one:
+ * records no import object replaces, and tiles of no committed tree. */
+struct stale {
+  const struct orgsumdb *db;
+  int64_t lo, hi; /* the stored head's size, the imported head's */
+  const int64_t *keep;
+  size_t nkeep;
+  int64_t *ids;
+  size_t nids, ids_cap;
+  char **tiles;
+  size_t ntiles, tiles_cap;
+  int rc;
+};
+
+static int stale_record(void *arg, const char *key, uint64_t size) {
+  (void)size;
+  struct stale *st = arg;
+  const char *p = key + strlen(st->db->prefix) + strlen("record/");
+  char *end;
+  errno = 0;
+  long long id = strtoll(p, &end, 10);
+  if (end == p || *end || errno || id < st->lo || id >= st->hi ||
+      bsearch(&(int64_t){id}, st->keep, st->nkeep, sizeof *st->keep, id_order))
+    return 0;
+  int64_t *g = array_grow(st->ids, &st->ids_cap, st->nids, sizeof *g);
+  if (!g)
+    return st->rc = ERR_NOMEM;
+  st->ids = g;
+  g[st->nids++] = id;
+  return 0;
+}
+
+static int stale_tile(void *arg, const char *key, uint64_t size) {
+  (void)size;
+  struct stale *st = arg;
+  struct tlog_tile t;
+  if (tlog_tile_parse(key + strlen(st->db->prefix), &t) || t.l < 0 ||
+      t.h != ORGSUMDB_HEIGHT)
+    return 0;
+  /* Widths only grow: one past the stored head's is of no committed tree,
+   * and unless it is the imported head's, nothing replaces it. */
+  if (t.w <= width_at(&t, st->lo) || t.w == width_at(&t, st->hi))
+    return 0;
+  char **g = array_grow(st->tiles, &st->tiles_cap, st->ntiles, sizeof *g);
+  char *k = strdup(key);
+  if (!g || !k) {
+    free(k);
+    if (g)
+      st->tiles = g;
+    return st->rc = ERR_NOMEM;
+  }
+  st->tiles = g;
+  g[st->ntiles++] = k;
+  return 0;
+}
+
+/* Removes the leftovers (index entries before their records, so a rerun
+ * still finds the record to name them). */
+static int import_clean(struct orgsumdb *db, const char *token,
+                        struct stale *st, struct orgsumdb_import_result *res,
+                        struct reason *why) {
+  char prefix[KEY_MAX], key[KEY_MAX], ikey[KEY_MAX];
+  snprintf(prefix, sizeof prefix, "%srecord/", db->prefix);
+  int rc = storage_list(db->store, prefix, stale_record, st);
+  if (!rc) {
+    snprintf(prefix, sizeof prefix, "%stile/", db->prefix);
+    rc = storage_list(db->store, prefix, stale_tile, st);
+  }
+  if (!rc)
+    rc = st->rc;
+  if (rc)
+    return reason_set(why, rc == ERR_NOMEM ? rc : ERR_STORAGE,
+                      "listing %s failed: %s", db->prefix, err_str(rc));
+  struct buf b;
+  buf_init(&b, RECORD_MAX);
+  for (size_t i = 0; i < st->nids && !rc; i++) {
+    record_key(db, st->ids[i], key, sizeof key);
+    buf_reset(&b);
+    rc = storage_get_buf(db->store, key, &b);
+    if (rc == ERR_NOT_FOUND) {
+      rc = 0;
+      continue;
+    }
+    if (rc) {
+      rc = reason_set(why, ERR_STORAGE, "reading %s failed: %s", key,
+                      err_str(rc));
+      break;
+    }
+    /* "<module> <version> <h1>\n...": whose index entry may name it. */
+    const char *t = buf_cstr(&b), *sp1 = strchr(t, ' ');
+    const char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    int64_t id;
+    if (sp2 && (size_t)(sp2 - t) < RECORD_MAX) {
+      char mv[RECORD_MAX];
+      snprintf(mv, sizeof mv, "%.*s", (int)(sp2 - t), t);
+      mv[sp1 - t] = '\0';
+      if (index_key(db, mv, mv + (sp1 - t) + 1, ikey, sizeof ikey) == 0) {
+        buf_reset(&b);
+        int ir = storage_get_buf(db->store, ikey, &b);
+        if (ir == 0 && parse_id(&b, &id) == 0 && id == st->ids[i]) {
+          rc = still_held(db, token, why);
+          if (!rc && (ir = storage_del(db->store, ikey)) && ir != ERR_NOT_FOUND)
+            rc = reason_set(why, ERR_STORAGE, "removing %s failed: %s", ikey,
+                            err_str(ir));
+          if (!rc)
+            res->removed++;
+        }
+      }
+    }
+    if (!rc)
+      rc = still_held(db, token, why);
+    if (!rc) {
+      int dr = storage_del(db->store, key);
+      if (dr && dr != ERR_NOT_FOUND)
+        rc = reason_set(why, ERR_STORAGE, "removing %s failed: %s", key,
+                        err_str(dr));
+      else
+        res->removed++;
+    }
+    if (!rc)
+      log_warn("organisation checksum database %s: import removed %s, left "
+               "by an append that never committed",
+               db->signer.name, key);
+  }
+  for (size_t i = 0; i < st->ntiles && !rc; i++) {
+    rc = still_held(db, token, why);
+    int dr = rc ? 0 : storage_del(db->store, st->tiles[i]);
+    if (dr && dr != ERR_NOT_FOUND)
+      rc = reason_set(why, ERR_STORAGE, "removing %s failed: %s", st->tiles[i],
+                      err_str(dr));
+    else if (!rc)
+      res->removed++;
+  }
+  buf_free(&b);
+  return rc;
+}
+
+/* 1 when a path element of rest is "..". */
+static int has_dotdot(const char *rest) {
+  for (const char *p = rest; p;) {
+    if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || !p[2]))
+      return 1;
+    p = strchr(p, '/');
+    if (p)
+      p++;
+  }
+  return 0;
+}
+
+/* Stores key unless it holds these bytes already. */
+static int import_put(struct orgsumdb *db, const char *token, const char *key,
+                      const struct buf *want, struct buf *scratch,
+                      struct orgsumdb_import_result *res, struct reason *why) {
+  buf_reset(scratch);
+  int rc = storage_get_buf(db->store, key, scratch);
+  if (rc == 0 && scratch->len == want->len &&
+      (want->len == 0 || memcmp(scratch->data, want->data, want->len) == 0)) {
+    res->unchanged++;
+    return 0;
+  }
+  if (rc && rc != ERR_NOT_FOUND && rc != ERR_TOO_LARGE)
+    return reason_set(why, ERR_STORAGE, "reading %s failed: %s", key,
+                      err_str(rc));
+  rc = still_held(db, token, why);
+  if (rc)
+    return rc;
+  rc = storage_replace_buf(db->store, key, want->data ? want->data : "",
+                           want->len);
+  if (rc)
+    return reason_set(why, ERR_STORAGE, "storing %s failed: %s", key,
+                      err_str(rc));
+  res->written++;
+  return 0;
+}
+
+static int import_locked(struct orgsumdb *db, const char *token,
+                         const struct orgsumdb_import *src,
+                         const struct tlog_tree *to, int dry_run,
+                         struct orgsumdb_import_result *res,
+                         struct reason *why) {
+  struct actx *a = calloc(1, sizeof *a);
+  struct buf note, obj, scratch;
+  buf_init(&note, HEAD_MAX);
+  buf_init(&obj, TILE_BYTES);
+  buf_init(&scratch, TILE_BYTES);
+  struct stale st = {.db = db, .keep = src->ids, .nkeep = src->nids};
+  if (!a)
+    return ERR_NOMEM;
+  a->db = db;
+  a->why = why;
+  /* Read again under the lock, never a cached head. */
+  int rc = read_head(db, &note, &a->old, why);
+  if (!rc && !dry_run)
+    rc = check_not_rolled_back(db, &a->old, why);
+  if (rc)
+    goto out;
+  res->had = a->old.n;
+  struct reason bad = {{0}};
+  if (a->old.n > to->n) {
+    /* A newer log here: it must extend the imported one (its own tiles). */
+    rc = tlog_check_tree(&a->old, ORGSUMDB_HEIGHT, to, read_tile, a, &bad);
+  } else {
+    rc = tlog_check_tree(to, ORGSUMDB_HEIGHT, &a->old, src->read_tile,
+                         src->tile_arg, &bad);
+  }
+  if (rc == ERR_BAD_UPSTREAM_DATA) {
+    rc = reason_set(why, ERR_EXISTS,
+                    "this site's log (%" PRId64 " records) and the bundle's "
+                    "(%" PRId64 ") have diverged (%s)",
+                    a->old.n, to->n, bad.text);
+    goto out;
+  }
+  if (rc) {
+    reason_set(why, rc, "%s", reason_text(&bad, rc));
+    goto out;
+  }
+  /* A stored head at least as large already covers the imported one:
+   * only records and index entries it may lack are written (a bundle of
+   * other versions under the same head), never tiles or the head. */
+  int current = a->old.n >= to->n;
+  res->state = current ? ORGSUMDB_IMPORT_CURRENT : ORGSUMDB_IMPORT_WOULD;
+  if (dry_run)
+    goto out;
+  if (!current) {
+    st.lo = a->old.n;
+    st.hi = to->n;
+    rc = import_clean(db, token, &st, res, why);
+  }
+  char key[KEY_MAX], rest[KEY_MAX];
+  for (size_t i = 0; i < src->nobj && !rc; i++) {
+    buf_reset(&obj);
+    rest[0] = '\0';
+    rc = src->obj(src->obj_arg, i, rest, sizeof rest, &obj, why);
+    if (!rc && (!rest[0] || has_dotdot(rest) ||
+                snprintf(key, sizeof key, "%s%s", db->prefix, rest) >=
+                    (int)sizeof key))
+      rc = reason_set(why, ERR_INVALID, "not a key of the log: %.80s", rest);
+    if (!rc && !(current && strncmp(rest, "tile/", 5) == 0))
+      rc = import_put(db, token, key, &obj, &scratch, res, why);
+  }
+  if (rc || current)
+    goto out;
+  /* The head last: only now do the records count. */
+  snprintf(key, sizeof key, "%slatest", db->prefix);
+  rc = still_held(db, token, why);
+  if (!rc) {
+    rc = storage_replace_buf(db->store, key, src->head, src->head_len);
+    if (rc)
+      rc = reason_set(why, ERR_STORAGE, "storing %s failed: %s", key,
+                      err_str(rc));
+  }
+  if (rc)
+    goto out;
+  res->written++;
+  res->state = ORGSUMDB_IMPORT_WRITTEN;
+  head_remember(db, src->head, src->head_len, to);
+  if (db->meta)
+    db->meta->ops->cache_put(db->meta, db->meta_key, src->head, src->head_len);
+  log_info("organisation checksum database %s: imported head %" PRId64
+           " over %" PRId64 " (%zu objects written, %zu unchanged, %zu "
+           "leftovers removed)",
+           db->signer.name, to->n, a->old.n, res->written, res->unchanged,
+           res->removed);
+out:
+  for (size_t i = 0; i < st.ntiles; i++)
+    free(st.tiles[i]);
+  free(st.tiles);
+  free(st.ids);
+  actx_free(a);
+  free(a);
+  buf_free(&note);
+  buf_free(&obj);
+  buf_free(&scratch);
+  return rc;
+}
+
+int orgsumdb_import(struct orgsumdb *db, const struct orgsumdb_import *src,
+                    int dry_run, struct orgsumdb_import_result *res,
+                    struct reason *why) {
+  memset(res, 0, sizeof *res);
+  struct tlog_tree to;
+  int rc = open_head(db, src->head, src->head_len, &to, why);
+  if (rc)
+    return rc;
+  if (dry_run)
+    return import_locked(db, NULL, src, &to, 1, res, why);
+  pthread_mutex_lock(&db->append_mu);
+  char token[META_TOKEN_LEN] = "";
+  rc = lock_take(db, token, why);
+  if (!rc) {
+    rc = import_locked(db, token, src, &to, 0, res, why);
+    if (db->shared)
+      db->meta->ops->lock_release(db->meta, db->lock_key, token);
+  }
+  pthread_mutex_unlock(&db->append_mu);
+  return rc;
+}
+
+void orgsumdb_metrics(const struct orgsumdb *db, struct buf *out) {
+  if (!db)
+    return;
+  buf_appendf(out,
+              "# HELP gomirror_orgsumdb_refused_total Refusals by the "
+              "organisation checksum database: a stored artifact, head or "
+              "tile that disagrees with the log, an append refused.\n"
+              "# TYPE gomirror_orgsumdb_refused_total counter\n"
+              "gomirror_orgsumdb_refused_total %lld\n",
+              (long long)atomic_load_explicit((atomic_llong *)&db->refused,
+                                              memory_order_relaxed));
 }
 
 /* --- the server's side -------------------------------------------------- */

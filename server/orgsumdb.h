@@ -12,6 +12,7 @@
 #include "mod/hash1.h"
 #include "mod/note.h"
 #include "mod/tlog.h"
+#include "mod/tlogproof.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -110,6 +111,75 @@ int orgsumdb_lookup(struct orgsumdb *db, const char *module,
  * tile the committed head does not have. */
 int orgsumdb_tile(struct orgsumdb *db, const struct tlog_tile *t,
                   struct buf *out, struct reason *why);
+
+/* Whether text is exactly the record of module@version (the two go.sum
+ * lines orgsumdb_record_text writes); 1 with its hashes in zip_h1 and mod_h1
+ * (either may be NULL), else 0. */
+int orgsumdb_record_parse(const char *text, size_t len, const char *module,
+                          const char *version, char zip_h1[HASH1_LEN],
+                          char mod_h1[HASH1_LEN]);
+
+/* A signed head note of this log: 0 and *tree when note is a tree signed by
+ * the log's key, else ERR_BAD_UPSTREAM_DATA with why. */
+int orgsumdb_open_head(const struct orgsumdb *db, const char *note, size_t len,
+                       struct tlog_tree *tree, struct reason *why);
+
+/* --- imports (bundle.c) ---------------------------------------------------
+ * Another site's copy of this log (same name, same key): its signed head,
+ * the hash tiles of that head's tree, and some of its records and index
+ * entries. The caller has proven the records and tiles against the head. */
+struct orgsumdb_import {
+  const char *head; /* the signed head note */
+  size_t head_len;
+  tlog_tile_reader read_tile; /* the tiles of the head's tree */
+  void *tile_arg;
+  const int64_t *ids; /* the record ids carried, ascending */
+  size_t nids;
+  /* Object i of nobj, written in this order (records, then tiles, then
+   * index entries): its key below sumdb/<name>/ into rest, its bytes
+   * appended to out. 0 or ERR_* with why. */
+  size_t nobj;
+  int (*obj)(void *arg, size_t i, char *rest, size_t cap, struct buf *out,
+             struct reason *why);
+  void *obj_arg;
+};
+
+enum orgsumdb_import_state {
+  ORGSUMDB_IMPORT_WRITTEN, /* the log's head is now the imported one */
+  ORGSUMDB_IMPORT_CURRENT, /* it had that head, or a larger one extending it
+                              (records and index entries may be written) */
+  ORGSUMDB_IMPORT_WOULD,   /* dry run: it would be written */
+};
+
+struct orgsumdb_import_result {
+  enum orgsumdb_import_state state;
+  int64_t had;      /* records in this site's log before */
+  size_t written;   /* objects stored (the head included) */
+  size_t unchanged; /* already stored with the same bytes */
+  size_t removed;   /* leftovers of killed appends past the old head */
+};
+
+/* Makes src's head this log's head when the stored log is empty or a prefix
+ * of it (tlog_check_tree through src's tiles); when the stored head already
+ * covers src's (the same tree, or a larger one extending it, proven through
+ * the stored tiles) only src's records and index entries it lacks are
+ * stored (a bundle of other versions under the same head). Under the log's
+ * lock (as an append):
+ * the stored head is read again, leftovers of killed appends between it and
+ * src's head (records and their index entries, tiles of no committed tree)
+ * are removed, then records, tiles and index entries are stored (same bytes
+ * are not written again) and the head last, with storage_replace_buf. Never
+ * signs anything. dry_run: only the decision, no lock, no write. 0 with
+ * *res; ERR_EXISTS with why when the logs have diverged (nothing written);
+ * ERR_UNAVAILABLE (lock), ERR_STORAGE, or src->obj's error. */
+int orgsumdb_import(struct orgsumdb *db, const struct orgsumdb_import *src,
+                    int dry_run, struct orgsumdb_import_result *res,
+                    struct reason *why);
+
+/* gomirror_orgsumdb_refused_total (the SECURITY refusals: tampered stored
+ * artifacts, heads or tiles, appends refused) appended to out. NULL-safe:
+ * nothing without a log. */
+void orgsumdb_metrics(const struct orgsumdb *db, struct buf *out);
 
 /* --- the server's side ---------------------------------------------------
  */

@@ -7,13 +7,19 @@ later appends; three replicas on one RGW bucket and one Redis log different
 versions at once into one consistent log; a replica killed with SIGKILL
 mid-append leaves a log the client accepts; Redis down refuses appends; a
 tampered zip or .mod in storage is refused with 502 and a SECURITY line;
-lookups are authorized like the module; `gomirror sumdb keygen`."""
+lookups are authorized like the module; `gomirror sumdb keygen`; export
+and import bundles carry the log (site B, with the same key and no route to
+git, serves the go client what site A logged)."""
 
+import hashlib
+import io
+import json
 import os
 import re
 import stat
 import subprocess
 import struct
+import tarfile
 import threading
 import time
 import zipfile
@@ -293,6 +299,8 @@ def test_tampered_artifacts_refused(t):
     eq(r.status, 502, f"tampered zip: {r.text[:200]}")
     eq(r.text.count("\n"), 1, "one-line reason")
     wait_log(gm2, r"SECURITY: organisation checksum database .*alpha@v1\.0\.0")
+    check(re.search(r"^gomirror_orgsumdb_refused_total [1-9]", gm2.get("/metrics").text,
+                    re.M), "the refusal is not counted in /metrics")
     eq(gm2.get(f"/{ALPHA}/@v/v1.0.0.mod").status, 200, ".mod still served")
     env = client(t, gm2, vkey)
     res = run_go(["mod", "download", "-json", f"{ALPHA}@v1.0.0"], env, check=False)
@@ -456,6 +464,254 @@ def test_three_replicas_one_log(t):
     keys = reps[1].stored_keys()
     check(f"{LEDGER}/@v/v1.0.0.info" not in keys, "committed without its record")
     eq(latest(reps[2]), len(versions), "log size with Redis down")
+
+
+# ------------------------------------------------------- bundles (docs/bundles.md)
+
+def gm_cli(t, *args):
+    """gomirror with a subcommand: (exit status, stdout, stderr)."""
+    env = harness.clean_env(t.mkdtemp("home"))
+    env["TMPDIR"] = t.mkdtemp("spool")
+    r = subprocess.run([t.binary, *args], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120, cwd=t.tmp, text=True)
+    check("Sanitizer" not in r.stderr and "runtime error:" not in r.stderr,
+          f"gomirror {args[0]}: sanitizer report:\n{r.stderr[-4000:]}")
+    return r.returncode, r.stdout, r.stderr
+
+
+def gm_ok(t, *args):
+    rc, out, err = gm_cli(t, *args)
+    if rc != 0:
+        raise Failure(f"gomirror {args[0]}: exit {rc}\n{out}\n{err[-3000:]}")
+    return out, err
+
+
+def bundle_read(path):
+    """[(name, bytes)] of a bundle, in archive order."""
+    p = subprocess.run(["zstd", "-d", "-c", "-q", path], stdout=subprocess.PIPE, timeout=60)
+    eq(p.returncode, 0, "zstd -d")
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tf:
+        return [(m.name, tf.extractfile(m).read()) for m in tf.getmembers()]
+
+
+def bundle_write(members, path, manifest=True):
+    """A bundle of members (the last one the manifest); manifest=True
+    rewrites the manifest's sizes and SHA-256s to match, as a forger would."""
+    if manifest:
+        man = json.loads(members[-1][1])
+        by = dict(members)
+        for f in man["files"]:
+            f["size"] = len(by[f["path"]])
+            f["sha256"] = hashlib.sha256(by[f["path"]]).hexdigest()
+        members = members[:-1] + [(members[-1][0], json.dumps(man).encode())]
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    p = subprocess.run(["zstd", "-q", "-c", "-"], input=raw.getvalue(),
+                       stdout=subprocess.PIPE, timeout=60)
+    eq(p.returncode, 0, "zstd")
+    with open(path, "wb") as f:
+        f.write(p.stdout)
+
+
+def stored_files(root):
+    out = set()
+    for d, _dirs, files in os.walk(root):
+        out |= {os.path.relpath(os.path.join(d, f), root) for f in files}
+    return out
+
+
+def test_bundle_carries_the_log(t):
+    """Site A logs private versions and exports them; site B (same name and
+    key, upstream off, no git) imports the bundle and the go client with
+    GOSUMDB=<org key> verifies them through B; a repeated import changes
+    nothing; a later bundle extends B's log and the client's cached head
+    follows; a forged record or zip is refused; another key or a diverged
+    log leaves the log out with one warning and imports the versions."""
+    pm = pfx(t)
+    keyfile, vkey = keygen(t)
+    up = t.start_upstream()
+    gg = t.start_gogetproxy(roots=[], hosts=[pm["host"]], depth=2)
+    data_a = t.mkdtemp("site-a")
+    gm_a = start(t, pm, gg, keyfile, upstream=up, data_dir=data_a, sumdb="")
+    first = [(ALPHA, "v1.0.0"), (ALPHA, "v1.1.0"), (BETA, "v1.0.0")]
+    go(client(t, gm_a, vkey), "mod", "download", "-json", *[f"{m}@{v}" for m, v in first])
+    eq(latest(gm_a), 3, "A's log")
+    org = [f"--org_sumdb_name={ORG}", f"--org_sumdb_key={keyfile}",
+           f"--private={pm['private']}", "--sumdb="]
+    bundle = t.path("org.gmb")
+    out, _ = gm_ok(t, "export", "--out", bundle, f"--storage=fs://{data_a}", *org)
+    check(f"organisation checksum database {ORG}: 3 records, its head of 3 records" in out,
+          f"export summary: {out!r}")
+    members = bundle_read(bundle)
+    names = [n for n, _ in members]
+    man = json.loads(members[-1][1])
+    eq((man["org_sumdb"]["name"], man["org_sumdb"]["vkey"], man["org_sumdb"]["tree"]),
+       (ORG, vkey, 3), "the manifest's organisation log")
+    for n in ("latest", "record/0", "record/1", "record/2", "tile/8/0/000.p/3",
+              f"index/{ALPHA}@v1.0.0", f"index/{BETA}@v1.0.0"):
+        check(f"sumdb/{ORG}/{n}" in names, f"the bundle lacks sumdb/{ORG}/{n}: {names}")
+    with open(os.path.join(data_a, "sumdb", ORG, "latest"), "rb") as f:
+        head_a = f.read()
+    eq(dict(members)[f"sumdb/{ORG}/latest"], head_a, "the bundled head")
+
+    # B: same name and key, no upstream, no git.
+    data_b = t.mkdtemp("site-b")
+    out, _ = gm_ok(t, "import", bundle, f"--storage=fs://{data_b}", *org)
+    check(f"organisation checksum database {ORG}: 3 records, head of 3 records: imported"
+          in out, f"import summary: {out!r}")
+    root_b = os.path.join(data_b, "sumdb", ORG)
+    with open(os.path.join(root_b, "latest"), "rb") as f:
+        eq(f.read(), head_a, "B's head")
+    before = {k: os.stat(os.path.join(data_b, k)).st_mtime_ns for k in stored_files(data_b)}
+    out, _ = gm_ok(t, "import", bundle, f"--storage=fs://{data_b}", *org)
+    check(" 0 written" in out and "(0 newly committed)" in out and ": already here" in out,
+          f"a repeated import changed something: {out!r}")
+    eq({k: os.stat(os.path.join(data_b, k)).st_mtime_ns for k in stored_files(data_b)},
+       before, "B's files after a repeated import")
+    gm_b = t.start_gomirror(upstream="off", sumdb="", data_dir=data_b, private=pm["private"],
+                            org_sumdb_name=ORG, org_sumdb_key=keyfile)
+    env = client(t, gm_b, vkey)
+    go(env, "mod", "download", "-json", *[f"{m}@{v}" for m, v in first])
+    eq(client_head(env), 3, "the client's head from B")
+    eq(latest(gm_b), 3, "B appended to the log")
+
+    # A logs one more version; its next bundles extend B's log (B's head is
+    # a prefix), and the client's cached head checks the new one. What an
+    # append killed at B left past its head (a record, its index entry, a
+    # tile of no committed tree) is removed, or replaced by A's.
+    eq(gm_a.get(f"/{BETA2}/@v/v2.0.0.zip", timeout=60).status, 200, "beta/v2 at A")
+    gm_b.stop()
+    left = {"record/3": f"{LEDGER} v1.0.0 h1:x=\n{LEDGER} v1.0.0/go.mod h1:y=\n",
+            f"index/{LEDGER}@v1.0.0": "3\n", "tile/8/0/000.p/4": "x" * 128,
+            "tile/8/0/000.p/5": "x" * 160}
+    for k, v in left.items():
+        os.makedirs(os.path.dirname(os.path.join(root_b, k)), exist_ok=True)
+        with open(os.path.join(root_b, k), "w") as f:
+            f.write(v)
+    alpha_only, bundle2 = t.path("alpha.gmb"), t.path("org2.gmb")
+    gm_ok(t, "export", "--out", alpha_only, "--modules", ALPHA, f"--storage=fs://{data_a}", *org)
+    out, _ = gm_ok(t, "import", alpha_only, f"--storage=fs://{data_b}", *org)
+    check("2 records, head of 4 records: imported" in out, f"alpha's bundle: {out!r}")
+    for k in ("record/3", f"index/{LEDGER}@v1.0.0", "tile/8/0/000.p/5"):
+        check(not os.path.exists(os.path.join(root_b, k)), f"B's leftover {k} is still there")
+    with open(os.path.join(root_b, "tile/8/0/000.p/4"), "rb") as f, \
+            open(os.path.join(data_a, "sumdb", ORG, "tile/8/0/000.p/4"), "rb") as g:
+        eq(f.read(), g.read(), "B's tile 000.p/4")
+    # The whole bundle under the same head: the records B lacks, not the head.
+    gm_ok(t, "export", "--out", bundle2, f"--storage=fs://{data_a}", *org)
+    out, _ = gm_ok(t, "import", bundle2, f"--storage=fs://{data_b}", *org)
+    check("head of 4 records: already here" in out and " 0 written" not in out,
+          f"second bundle: {out!r}")
+    for k in ("record/3", f"index/{BETA2}@v2.0.0"):
+        with open(os.path.join(root_b, k), "rb") as f, \
+                open(os.path.join(data_a, "sumdb", ORG, k), "rb") as g:
+            eq(f.read(), g.read(), f"B's {k}")
+    gm_b = t.start_gomirror(upstream="off", sumdb="", data_dir=data_b, private=pm["private"],
+                            org_sumdb_name=ORG, org_sumdb_key=keyfile)
+    env["GOPROXY"] = gm_b.url
+    go(env, "mod", "download", "-json", f"{BETA2}@v2.0.0")
+    eq(client_head(env), 4, "the client's head after the second bundle")
+    eq(latest(gm_b), 4, "B's log")
+
+    # The same imports into S3 (a first copy kept by put, replaced by the
+    # log's writes), with a killed append's leftovers planted there too.
+    g = t.runner.rgw
+    prefix = f"{t.name}/s3-b/"
+    s3 = [f"--storage=s3://{g.bucket}/{prefix}", f"--s3_endpoint={g.endpoint}",
+          f"--s3_region={g.region}", f"--s3_access_key={g.access_key}",
+          f"--s3_secret_key={g.secret_key}", *org]
+    gm_ok(t, "import", bundle, *s3)
+    for k in ("record/3", f"index/{LEDGER}@v1.0.0", "tile/8/0/000.p/5"):
+        body = t.path("planted")
+        with open(body, "w") as f:
+            f.write(left[k])
+        r = g.aws("s3api", "put-object", "--bucket", g.bucket, "--key",
+                  f"{prefix}sumdb/{ORG}/{k}", "--body", body)
+        eq(r.returncode, 0, f"planting {k}: {r.stderr}")
+    for b in (alpha_only, bundle2):
+        gm_ok(t, "import", b, *s3)
+    out, _ = gm_ok(t, "import", bundle2, *s3)
+    check(" 0 written" in out and "head of 4 records: already here" in out,
+          f"a repeated import into S3: {out!r}")
+    gm_s3 = t.start_gomirror(upstream="off", sumdb="", storage="s3", s3_prefix=prefix,
+                             private=pm["private"], org_sumdb_name=ORG, org_sumdb_key=keyfile)
+    keys = gm_s3.stored_keys()
+    check(f"sumdb/{ORG}/index/{LEDGER}@v1.0.0" not in keys and
+          f"sumdb/{ORG}/tile/8/0/000.p/5" not in keys, f"S3 leftovers: {keys}")
+    eq(gm_s3.read_key(f"sumdb/{ORG}/record/3"),
+       open(os.path.join(data_a, "sumdb", ORG, "record/3"), "rb").read(), "S3 record/3")
+    env_s3 = client(t, gm_s3, vkey)
+    go(env_s3, "mod", "download", "-json", *[f"{m}@{v}" for m, v in first + [(BETA2, "v2.0.0")]])
+    eq(client_head(env_s3), 4, "the client's head from S3")
+
+    # Forged bundles (manifest rebuilt to match) are refused, nothing stored.
+    members = bundle_read(bundle)
+    by = dict(members)
+    rec = f"sumdb/{ORG}/record/1"
+    l0, l1 = by[rec].split(b"\n")[:2]  # the zip's h1 swapped for the .mod's
+    forged_rec = b" ".join(l0.split(b" ")[:2] + l1.split(b" ")[2:]) + b"\n" + l1 + b"\n"
+    check(forged_rec != by[rec] and len(forged_rec) == len(by[rec]), "forged record")
+    zip_name = f"{ALPHA}/@v/v1.0.0.zip"
+    with zipfile.ZipFile(io.BytesIO(by[zip_name])) as z, io.BytesIO() as alt:
+        with zipfile.ZipFile(alt, "w") as w:
+            for i in z.infolist():
+                body = z.read(i)
+                if i.filename.endswith("alpha.go"):
+                    body = body.replace(b"v1.0.0", b"v6.6.6")
+                w.writestr(i, body)
+        forged_zip = alt.getvalue()
+    for what, name, data, words in (
+            ("a forged record", rec, forged_rec, [rec, "signed tree"]),
+            ("a repacked zip", zip_name, forged_zip, [zip_name, "organisation checksum database record says"])):
+        bad = t.path("forged.gmb")
+        bundle_write([(n, data if n == name else d) for n, d in members], bad)
+        store = t.mkdtemp("forged")
+        rc, out, err = gm_cli(t, "import", bad, f"--storage=fs://{store}", *org)
+        lines = [l for l in err.splitlines() if l.startswith("gomirror: ")]
+        check(rc != 0 and len(lines) == 1, f"{what}: exit {rc}\n{err}")
+        for w in words:
+            check(w in lines[0], f"{what}: {w!r} not in {lines[0]!r}")
+        eq(stored_files(store), set(), f"{what}: files stored")
+    # A flipped byte without a forged manifest: the manifest check.
+    bad = t.path("flipped.gmb")
+    bundle_write([(n, forged_rec if n == rec else d) for n, d in members], bad, manifest=False)
+    rc, _, err = gm_cli(t, "import", bad, f"--storage=fs://{t.mkdtemp('flipped')}", *org)
+    check(rc != 0 and "SHA-256" in err and rec in err, f"flipped record: {rc} {err}")
+
+    # Another key under the same name: the versions, not the log, one warning.
+    other = t.path("keys", "other.key")
+    p = subprocess.run([t.binary, "sumdb", "keygen", ORG, "--out", other],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+    eq(p.returncode, 0, f"keygen: {p.stderr!r}")
+    data_c = t.mkdtemp("site-c")
+    out, err = gm_ok(t, "import", bundle, f"--storage=fs://{data_c}", f"--org_sumdb_name={ORG}",
+                     f"--org_sumdb_key={other}", f"--private={pm['private']}", "--sumdb=")
+    warns = [l for l in err.splitlines() if "without its log" in l]
+    eq(len(warns), 1, f"one warning line: {err}")
+    check("not imported (another name or key here)" in out and "(3 newly committed)" in out,
+          f"other key: {out!r}")
+    check(not os.path.exists(os.path.join(data_c, "sumdb")), "the log imported under another key")
+    check(os.path.exists(os.path.join(data_c, f"{ALPHA}/@v/v1.1.0.info")), "versions not imported")
+
+    # A log of its own that diverged (another record 0): left as it is.
+    data_d = t.mkdtemp("site-d")
+    gm_d = start(t, pm, gg, keyfile, upstream=up, data_dir=data_d, sumdb="")
+    eq(gm_d.get(f"/{LEDGER}/@v/v1.0.0.zip", timeout=60).status, 200, "ledger at D")
+    gm_d.stop()
+    with open(os.path.join(data_d, "sumdb", ORG, "latest"), "rb") as f:
+        head_d = f.read()
+    out, err = gm_ok(t, "import", bundle, f"--storage=fs://{data_d}", *org)
+    warns = [l for l in err.splitlines() if "its log is not imported" in l]
+    eq(len(warns), 1, f"one warning line: {err}")
+    check("diverged" in warns[0], f"warning: {warns[0]}")
+    check("not imported (this site's log has diverged)" in out and "(3 newly committed)" in out,
+          f"diverged: {out!r}")
+    with open(os.path.join(data_d, "sumdb", ORG, "latest"), "rb") as f:
+        eq(f.read(), head_d, "D's head after the refused log")
 
 
 if __name__ == "__main__":
