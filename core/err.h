@@ -24,7 +24,8 @@
   X(CONFIG, 500, "configuration error")                                        \
   X(EXISTS, 409, "already exists")                                             \
   X(UNAUTHORIZED, 401, "authentication required")                              \
-  X(RATE_LIMITED, 429, "too many requests")
+  X(RATE_LIMITED, 429, "too many requests")                                    \
+  X(LOOP, 508, "loop detected")
 
 enum err_index {
 #define ERR_IDX(name, status, msg) ERR_I_##name,

@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "hot.h"
 #include "http.h"
+#include "region.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
@@ -42,7 +43,7 @@ int h_readyz(struct req *r) {
      * saying so in the body keeps the load balancer from flapping. */
     struct meta *meta = r->srv->meta;
     if (meta->ops->ready(meta, &why) == 0)
-      return http_send(r, 200, CT_TEXT, CACHE_NONE, NULL, "ready\n", 6);
+      return region_ready(r);
     return degraded(r, "", &why, ERR_UNAVAILABLE);
   }
   if (hot_bytes(r->srv->hot) == 0)

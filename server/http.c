@@ -50,6 +50,8 @@ static const char *status_text(int status) {
     return "Service Unavailable";
   case 504:
     return "Gateway Timeout";
+  case 508:
+    return "Loop Detected";
   default:
     return "Status";
   }

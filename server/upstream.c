@@ -37,6 +37,7 @@ void upstream_free(struct upstream *u) {
     free(u->v[i].base);
     free(u->v[i].shown);
     free(u->v[i].health);
+    free(u->v[i].circuit);
   }
   free(u->v);
   free(u->redirect_hosts);
@@ -83,10 +84,12 @@ static int add_entry(struct upstream *u, const char *s, size_t len, int bar,
     e->base = buf_steal(&b, NULL);
     e->shown = malloc(strlen(e->base) + 1);
     e->health = calloc(1, sizeof *e->health);
-    if (!e->shown || !e->health) {
+    e->circuit = calloc(1, sizeof *e->circuit);
+    if (!e->shown || !e->health || !e->circuit) {
       free(e->base);
       free(e->shown);
       free(e->health);
+      free(e->circuit);
       return ERR_NOMEM;
     }
     upstream_redact(e->base, e->shown, strlen(e->base) + 1);
@@ -109,6 +112,8 @@ int upstream_parse(const char *spec, const char *redirect_hosts,
   }
   u->connect_timeout = connect_timeout;
   u->fetch_timeout = fetch_timeout;
+  u->circuit_failures = 3;
+  u->circuit_cooldown = 10;
   const char *p = spec;
   int rc = 0;
   for (;;) {
@@ -401,9 +406,21 @@ static void first_line(const struct buf *b, char *out, size_t cap) {
     out[--i] = '\0';
 }
 
-/* Sets the options every hop shares; the URL and credentials are per hop. */
-static void setup(CURL *h, struct xfer *x, int is_file, long connect_timeout) {
+/* Sets the options every hop shares; the URL and credentials are per hop.
+ * The handle's private pointer (upstream_via_set) survives the reset; the
+ * returned header list (NULL: none) is freed by the caller after the
+ * transfer. */
+static struct curl_slist *setup(CURL *h, struct xfer *x, int is_file,
+                                long connect_timeout) {
+  char *via = NULL;
+  curl_easy_getinfo(h, CURLINFO_PRIVATE, &via);
   curl_easy_reset(h);
+  curl_easy_setopt(h, CURLOPT_PRIVATE, via);
+  struct curl_slist *hdrs = NULL;
+  if (via && via[0] && !is_file) {
+    hdrs = curl_slist_append(NULL, via);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  }
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, is_file ? "file" : "http,https");
   /* Redirects are followed by hand, one checked hop at a time. */
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -419,6 +436,7 @@ static void setup(CURL *h, struct xfer *x, int is_file, long connect_timeout) {
     curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, before_request);
     curl_easy_setopt(h, CURLOPT_PREREQDATA, x);
   }
+  return hdrs;
 }
 
 static int is_redirect(long code) {
@@ -486,12 +504,15 @@ static int get_url(CURL *h, const char *url, const char *shown,
       return rc;
   }
   int is_file = strncmp(url, "file://", 7) == 0;
-  setup(h, &x, is_file, connect_timeout);
+  struct curl_slist *hdrs = setup(h, &x, is_file, connect_timeout);
   /* One deadline for the whole chain of redirects. */
   double deadline = clock_now_s() + (double)fetch_timeout;
   char *hop = strdup(url);
-  if (!hop)
+  if (!hop) {
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
     return ERR_NOMEM;
+  }
   CURLcode cc = CURLE_OK;
   long code = 0;
   int rc = 0;
@@ -543,6 +564,8 @@ static int get_url(CURL *h, const char *url, const char *shown,
       own_credentials(h, url);
   }
   free(hop);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  curl_slist_free_all(hdrs);
   *status = code;
   if (rc) {
     buf_free(&x.errbody);
@@ -593,6 +616,11 @@ static int get_url(CURL *h, const char *url, const char *shown,
                       curl_easy_strerror(cc));
   if (code == 200)
     return 0;
+  if (code == 508) /* a gomirror further on saw this request before */
+    return reason_set(why, ERR_LOOP, "%s",
+                      line[0] ? line
+                              : "loop detected: the upstream chain leads "
+                                "back to a gomirror this request passed");
   if (code == 404 || code == 410)
     return line[0] ? reason_set(why, code == 404 ? ERR_NOT_FOUND : ERR_GONE,
                                 "%s", line)
@@ -614,6 +642,74 @@ int upstream_get_url(CURL *h, const char *url, const char *shown,
   return rc;
 }
 
+/* --- circuit breaker ----------------------------------------------------- */
+
+void upstream_set_circuit(struct upstream *u, long failures, long cooldown) {
+  u->circuit_failures = failures;
+  u->circuit_cooldown = cooldown > 0 ? cooldown : 1;
+}
+
+static long long now_ms(void) { return (long long)(clock_now_s() * 1000.0); }
+
+int upstream_circuit_is_open(const struct up_entry *e) {
+  return e->circuit && atomic_load(&e->circuit->open_until_ms) != 0;
+}
+
+/* The breaker takes the time from its caller so unit tests can drive it
+ * with a made-up clock (upstream.h). */
+int upstream_circuit_admit(const struct up_entry *e, long long now,
+                           int *probe) {
+  struct up_circuit *c = e->circuit;
+  *probe = 0;
+  if (!c)
+    return 1;
+  long long until = atomic_load(&c->open_until_ms);
+  if (until == 0)
+    return 1;
+  if (now < until)
+    return 0;
+  int idle = 0;
+  if (!atomic_compare_exchange_strong(&c->probing, &idle, 1))
+    return 0;
+  *probe = 1;
+  return 1;
+}
+
+/* The entry did not answer at all, or answered that it cannot serve. */
+static int is_conn_failure(enum metrics_outcome oc, long status) {
+  return oc == OUTCOME_TIMEOUT || oc == OUTCOME_REFUSED || oc == OUTCOME_DNS ||
+         oc == OUTCOME_NETWORK || status == 503;
+}
+
+void upstream_circuit_note(const struct upstream *u, const struct up_entry *e,
+                           int failed, int probe, long long now) {
+  struct up_circuit *c = e->circuit;
+  if (!c || u->circuit_failures <= 0)
+    return;
+  if (!failed) {
+    atomic_store(&c->failures, 0);
+    if (atomic_exchange(&c->open_until_ms, 0) != 0) {
+      atomic_store(&c->level, 0);
+      log_info("upstream %s answers again: circuit closed", e->shown);
+    }
+  } else {
+    int n = atomic_fetch_add(&c->failures, 1) + 1;
+    if (probe || (n >= u->circuit_failures &&
+                  atomic_load(&c->open_until_ms) == 0)) {
+      int level = probe ? atomic_load(&c->level) + 1 : 0;
+      if (level > 3)
+        level = 3;
+      atomic_store(&c->level, level);
+      long long ms = (long long)u->circuit_cooldown * 1000 << level;
+      atomic_store(&c->open_until_ms, now + ms);
+      log_warn("upstream %s: %d failures in a row: circuit open for %llds",
+               e->shown, n, ms / 1000);
+    }
+  }
+  if (probe)
+    atomic_store(&c->probing, 0);
+}
+
 int upstream_get(const struct upstream *u, CURL *h, const char *rel,
                  const struct up_sink *sink, long *attempts,
                  struct reason *why) {
@@ -625,6 +721,18 @@ int upstream_get(const struct upstream *u, CURL *h, const char *rel,
                         "not found: not cached, and upstream is off");
     if (e->kind == UP_DIRECT)
       return UPSTREAM_DIRECT;
+    int probe = 0;
+    if (u->circuit_failures > 0 &&
+        !upstream_circuit_admit(e, now_ms(), &probe)) {
+      /* Skipped at once: no connect_timeout spent on a dead entry. */
+      rc = reason_set(why, ERR_UPSTREAM,
+                      "upstream %s is skipped: circuit open after repeated "
+                      "connection failures",
+                      e->shown);
+      if (!e->on_any_error)
+        return rc;
+      continue;
+    }
     struct buf url;
     buf_init(&url, 8192);
     rc = buf_appendf(&url, "%s/%s", e->base, rel);
@@ -635,9 +743,11 @@ int upstream_get(const struct upstream *u, CURL *h, const char *rel,
       (*attempts)++;
     if (why)
       why->text[0] = '\0';
-    rc = upstream_get_url(h, buf_cstr(&url), e->shown, u->redirect_hosts,
-                          u->connect_timeout, u->fetch_timeout, sink, e->health,
-                          &status, why);
+    enum metrics_outcome oc;
+    rc = get_url(h, buf_cstr(&url), e->shown, u->redirect_hosts,
+                 u->connect_timeout, u->fetch_timeout, sink, &status, why, &oc);
+    metrics_peer_note(e->health, oc, rc ? reason_text(why, rc) : NULL);
+    upstream_circuit_note(u, e, is_conn_failure(oc, status), probe, now_ms());
     log_debug("upstream GET %s/%s -> %ld (%s)", e->shown, rel, status,
               err_str(rc));
     buf_free(&url);
@@ -655,4 +765,49 @@ int upstream_has_direct(const struct upstream *u) {
     if (u->v[i].kind == UP_DIRECT)
       return 1;
   return 0;
+}
+
+void upstream_via_set(CURL *h, char *line, const char *incoming,
+                      const char *self) {
+  while (incoming && (*incoming == ' ' || *incoming == '\t'))
+    incoming++;
+  int n;
+  if (incoming && incoming[0])
+    n = snprintf(line, UPSTREAM_VIA_MAX, "%s: %.400s, %s", UPSTREAM_VIA_HEADER,
+                 incoming, self);
+  else
+    n = snprintf(line, UPSTREAM_VIA_MAX, "%s: %s", UPSTREAM_VIA_HEADER, self);
+  /* Never send a header cut short or holding control characters. */
+  for (char *c = line; *c; c++)
+    if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
+      *c = ' ';
+  if (n < 0 || n >= UPSTREAM_VIA_MAX)
+    snprintf(line, UPSTREAM_VIA_MAX, "%s: %s", UPSTREAM_VIA_HEADER, self);
+  if (h)
+    curl_easy_setopt(h, CURLOPT_PRIVATE, line);
+}
+
+int upstream_via_loops(const char *via, const char *self) {
+  if (!via)
+    return 0;
+  size_t sl = strlen(self);
+  int hops = 0;
+  for (const char *p = via; *p;) {
+    size_t n = strcspn(p, ",");
+    const char *e = p;
+    size_t len = n;
+    while (len && (*e == ' ' || *e == '\t'))
+      e++, len--;
+    while (len && (e[len - 1] == ' ' || e[len - 1] == '\t'))
+      len--;
+    if (len) {
+      hops++;
+      if (len == sl && !strncasecmp(e, self, sl))
+        return 1;
+    }
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  return hops >= UPSTREAM_VIA_MAX_HOPS;
 }

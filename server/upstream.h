@@ -25,11 +25,23 @@
 
 #include <curl/curl.h>
 #include <stddef.h>
+#include <stdatomic.h>
 
 struct reason;
 struct metrics_peer;
 
 enum up_kind { UP_PROXY, UP_DIRECT, UP_OFF };
+
+/* A circuit breaker per entry (issue 15): after `failures` consecutive
+ * connection failures, timeouts or 503s the entry is skipped for a
+ * cool-down, then one request at a time probes it; a failed probe doubles
+ * the cool-down (up to 8 times the first), an answer closes the circuit. */
+struct up_circuit {
+  atomic_int failures;          /* in a row */
+  atomic_llong open_until_ms;   /* monotonic; 0: closed */
+  atomic_int level;             /* cool-down is cooldown << level */
+  atomic_int probing;           /* a probe is in flight */
+};
 
 struct up_entry {
   enum up_kind kind;
@@ -37,6 +49,7 @@ struct up_entry {
   char *shown;      /* base with any user:password@ removed, for messages */
   int on_any_error; /* the separator after this entry is '|' */
   struct metrics_peer *health; /* UP_PROXY: its outcomes (owned); else NULL */
+  struct up_circuit *circuit;  /* UP_PROXY: owned; else NULL */
 };
 
 struct upstream {
@@ -45,6 +58,8 @@ struct upstream {
   char *redirect_hosts; /* upstream_redirect_hosts: "" none */
   long connect_timeout; /* seconds */
   long fetch_timeout;   /* seconds */
+  long circuit_failures; /* 0: no circuit breaker */
+  long circuit_cooldown; /* seconds */
 };
 
 /* Where a successful body goes. reset is called before each attempt so a
@@ -64,6 +79,43 @@ int upstream_parse(const char *spec, const char *redirect_hosts,
                    long connect_timeout, long fetch_timeout,
                    struct upstream **out, struct reason *why);
 void upstream_free(struct upstream *u); /* NULL-safe */
+
+/* Sets the circuit breaker of every entry (upstream_parse's default: 3
+ * failures, 10 s; failures 0 turns it off). */
+void upstream_set_circuit(struct upstream *u, long failures, long cooldown);
+
+/* 1 while e's circuit is open (its cool-down runs or a probe is due). */
+int upstream_circuit_is_open(const struct up_entry *e);
+
+/* The breaker's two steps, now in monotonic milliseconds (upstream_get
+ * passes clock_now_s(); unit tests a made-up clock). admit: 1 when e may be
+ * tried at now, with *probe = 1 when this try is the one probe of an open
+ * circuit whose cool-down is over (a probe must be followed by a note).
+ * note: the try's outcome (failed: no answer, a timeout or a 503) opens,
+ * re-opens with a doubled cool-down, or closes e's circuit. */
+int upstream_circuit_admit(const struct up_entry *e, long long now,
+                           int *probe);
+void upstream_circuit_note(const struct upstream *u, const struct up_entry *e,
+                           int failed, int probe, long long now);
+
+/* The request header that carries the chain of gomirrors a request has
+ * passed through (issue 15: loop detection between regions). */
+#define UPSTREAM_VIA_HEADER "Gomirror-Via"
+/* Hops a request may take between gomirrors before 508. */
+#define UPSTREAM_VIA_MAX_HOPS 8
+#define UPSTREAM_VIA_MAX 600
+
+/* Writes "Gomirror-Via: <incoming>, <self>" into line (the caller's
+ * storage, UPSTREAM_VIA_MAX bytes, which must outlive the handle's
+ * requests: a worker keeps it beside its handle) and makes every later
+ * upstream and checksum-database request on handle h (NULL: none yet; set
+ * CURLOPT_PRIVATE to line when it is made) carry it. incoming may be NULL. */
+void upstream_via_set(CURL *h, char *line, const char *incoming,
+                      const char *self);
+
+/* 1 when the comma-separated via list names self or holds at least
+ * UPSTREAM_VIA_MAX_HOPS ids: the request must be refused with 508. */
+int upstream_via_loops(const char *via, const char *self);
 
 /* Returned (positive) by upstream_get when the chain reaches `direct`: the
  * caller fetches from version control instead. */
