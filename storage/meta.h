@@ -122,6 +122,16 @@ struct meta_ops {
                    const char *kind);
   /* Appends every version with a recorded "info", one per line. */
   int (*index_versions)(struct meta *, const char *module, struct buf *out);
+  /* Forgets what is recorded about module@version: its index entries (every
+   * kind), its hit count and its last access (garbage collection, once the
+   * version left storage). */
+  int (*version_forget)(struct meta *, const char *module,
+                        const char *version);
+  /* When module@version was last requested, as the counters recorded it: 0
+   * with *at, ERR_NOT_FOUND when nothing is recorded, ERR_UNSUPPORTED when
+   * the backend keeps no record other processes can read (memory). */
+  int (*last_access)(struct meta *, const char *module, const char *version,
+                     time_t *at);
 
   /* --- counters ------------------------------------------------------------
    */

@@ -310,6 +310,25 @@ static int mem_index_versions(struct meta *m, const char *module,
   return ERR_UNSUPPORTED;
 }
 
+static int mem_version_forget(struct meta *m, const char *module,
+                              const char *version) {
+  (void)m;
+  (void)module;
+  (void)version;
+  return 0;
+}
+
+/* This process's counts die with it: another process (gomirror gc) could
+ * not read them, so access is recorded in storage instead (server/lastuse.c). */
+static int mem_last_access(struct meta *m, const char *module,
+                           const char *version, time_t *at) {
+  (void)m;
+  (void)module;
+  (void)version;
+  (void)at;
+  return ERR_UNSUPPORTED;
+}
+
 static int mem_hits_add(struct meta *m, const struct meta_hit *hits, size_t n) {
   struct mem_meta *mm = mem_of(m);
   pthread_mutex_lock(&mm->mu);
@@ -428,6 +447,8 @@ const struct meta_ops meta_mem_ops = {
     .index_put = mem_index_put,
     .index_has = mem_index_has,
     .index_versions = mem_index_versions,
+    .version_forget = mem_version_forget,
+    .last_access = mem_last_access,
     .hits_add = mem_hits_add,
     .stats_get = mem_stats_get,
     .rate_take = mem_rate_take,

@@ -1185,6 +1185,64 @@ static int redis_index_versions(struct meta *m, const char *module,
   return rc;
 }
 
+static int redis_version_forget(struct meta *m, const char *module,
+                                const char *version) {
+  struct rmeta *rm = rm_of(m);
+  char k[KEY_MAX], hk[KEY_MAX], lk[KEY_MAX], fi[400], fm[400], fz[400];
+  if (module_key(rm, module, "idx", k, sizeof k) ||
+      module_key(rm, module, "hits", hk, sizeof hk) ||
+      module_key(rm, module, "last", lk, sizeof lk) ||
+      index_field(version, "info", fi, sizeof fi) ||
+      index_field(version, "mod", fm, sizeof fm) ||
+      index_field(version, "zip", fz, sizeof fz))
+    return ERR_INVALID;
+  redisReply *r;
+  /* The .info entry first: the version stops being committed before its
+   * other entries go. */
+  int rc = cmd(rm, &r, "HDEL %s %s", k, fi);
+  if (!rc) {
+    freeReplyObject(r);
+    rc = cmd(rm, &r, "HDEL %s %s %s", k, fm, fz);
+  }
+  if (!rc) {
+    freeReplyObject(r);
+    rc = cmd(rm, &r, "HDEL %s %s", hk, version);
+  }
+  if (!rc) {
+    freeReplyObject(r);
+    rc = cmd(rm, &r, "HDEL %s %s", lk, version);
+  }
+  if (!rc)
+    freeReplyObject(r);
+  return rc;
+}
+
+static int redis_last_access(struct meta *m, const char *module,
+                             const char *version, time_t *at) {
+  struct rmeta *rm = rm_of(m);
+  char k[KEY_MAX];
+  if (!*version || module_key(rm, module, "last", k, sizeof k))
+    return ERR_INVALID;
+  redisReply *r;
+  int rc = cmd(rm, &r, "HGET %s %s", k, version);
+  if (rc)
+    return rc;
+  rc = ERR_NOT_FOUND;
+  if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < 24) {
+    char num[24];
+    memcpy(num, r->str, r->len);
+    num[r->len] = '\0';
+    char *end;
+    long long v = strtoll(num, &end, 10);
+    if (!*end && v > 0) {
+      *at = (time_t)v;
+      rc = 0;
+    }
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
 /* --- counters ------------------------------------------------------------- */
 
 static int redis_hits_add(struct meta *m, const struct meta_hit *hits,
@@ -1592,6 +1650,8 @@ const struct meta_ops meta_redis_ops = {
     .index_put = redis_index_put,
     .index_has = redis_index_has,
     .index_versions = redis_index_versions,
+    .version_forget = redis_version_forget,
+    .last_access = redis_last_access,
     .hits_add = redis_hits_add,
     .stats_get = redis_stats_get,
     .rate_take = redis_rate_take,

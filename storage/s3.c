@@ -348,6 +348,7 @@ static int perform_once(struct s3_storage *s3, struct call *c, int *transport,
     curl_easy_setopt(h, CURLOPT_CAINFO, s3->ca_file);
   if (c->head) {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(h, CURLOPT_FILETIME, 1L); /* Last-Modified: stat's mtime */
   } else if (c->has_body) {
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
@@ -577,7 +578,9 @@ static int s3_stat(struct storage *s, const char *key, struct blob_stat *out) {
   curl_off_t len = 0;
   curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
   out->size = len > 0 ? (uint64_t)len : 0;
-  out->mtime = 0;
+  curl_off_t ft = -1;
+  curl_easy_getinfo(h, CURLINFO_FILETIME_T, &ft);
+  out->mtime = ft > 0 ? (time_t)ft : 0;
   /* S3's ETag (quoted MD5, or MD5-parts) is strong; one too long for the
    * field is replaced rather than cut, so it can never match wrongly. */
   if (c.etag[0] && strlen(c.etag) < sizeof out->etag)
