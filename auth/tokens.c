@@ -94,7 +94,8 @@ int tokens_parse(const char *text, size_t len, const char *name,
     for (size_t i = 0; ok && i < 32; i++) {
       int hi = ascii_hexval(f[1][2 * i]), lo = ascii_hexval(f[1][2 * i + 1]);
       ok = hi >= 0 && lo >= 0;
-      e.digest[i] = (unsigned char)(hi << 4 | lo);
+      if (ok)
+        e.digest[i] = (unsigned char)(hi << 4 | lo);
     }
     if (!ok) {
       rc = reason_set(why, ERR_CONFIG,

@@ -42,6 +42,8 @@ struct key {
 
 static int check_listen(const char *v, struct reason *why);
 static int check_upstream(const char *v, struct reason *why);
+static int check_private_upstream(const char *v, struct reason *why);
+static int check_region(const char *v, struct reason *why);
 static int check_storage(const char *v, struct reason *why);
 static int check_meta(const char *v, struct reason *why);
 static int check_path_style(const char *v, struct reason *why);
@@ -51,6 +53,8 @@ static int check_sumdb_verify(const char *v, struct reason *why);
 static int check_log_format(const char *v, struct reason *why);
 static int check_log_level(const char *v, struct reason *why);
 static int check_ldap_url(const char *v, struct reason *why);
+static int check_policy_hook(const char *v, struct reason *why);
+static int check_policy_hook_failure(const char *v, struct reason *why);
 
 #define F(field) offsetof(struct config, field)
 #define STR(name, field, def, secret, check, help)                             \
@@ -195,6 +199,22 @@ static const struct key keys[] = {
         "seconds to connect to an upstream"),
     LNG("fetch_timeout", fetch_timeout, "300", 1, 86400,
         "seconds for one whole upstream request"),
+    STR("region", region, "", SHOW_ALL, check_region,
+        "this region's id (letters, digits, '.', '-', '_'): sent in the "
+        "Gomirror-Via header of upstream and sumdb requests; a request "
+        "that already carries it answers 508 (empty: the host name)"),
+    STR("private_upstream", private_upstream, "", MASK_URL_LIST,
+        check_private_upstream,
+        "another gomirror (GOPROXY syntax) asked for private paths instead "
+        "of version control, for a region without git credentials; never a "
+        "public proxy (empty: version control)"),
+    LNG("upstream_circuit_failures", upstream_circuit_failures, "3", 0, 1000,
+        "consecutive connection failures or timeouts after which an "
+        "upstream entry is skipped for a cool-down (0: never)"),
+    LNG("upstream_circuit_cooldown", upstream_circuit_cooldown, "10", 1,
+        3600,
+        "seconds an upstream entry is skipped after its circuit opens; "
+        "doubled after each failed probe, up to 8 times this"),
     LNG("drain_timeout", drain_timeout, "30", 0, 3600,
         "seconds SIGTERM waits for in-flight requests"),
     LNG("drain_delay", drain_delay, "5", 0, 3600,
@@ -261,6 +281,21 @@ static const struct key keys[] = {
         "per-group limits, group:rate/burst,... (the most generous applies)"),
     STR("rate_limit_mbps_groups", rate_limit_mbps_groups, "", SHOW_ALL, NULL,
         "download bandwidth cap per group and replica, group:Mbit/s,..."),
+    STR("policy", policy, "", SHOW_ALL, NULL,
+        "version policy file: deny/allow/cooldown/only/keep rules, first "
+        "match wins (re-read on change; empty: none)"),
+    STR("policy_hook", policy_hook, "", MASK_URL, check_policy_hook,
+        "URL POSTed {module, version, h1} before a version is first "
+        "committed; committed only on 200 (empty: none)"),
+    STR("policy_hook_failure", policy_hook_failure, "closed", SHOW_ALL,
+        check_policy_hook_failure,
+        "when the policy hook does not answer: closed (refuse the version, "
+        "503) or open (commit it)"),
+    LNG("policy_hook_timeout", policy_hook_timeout, "10", 1, 600,
+        "seconds the policy hook may take to answer"),
+    STR("cooldown_exempt", cooldown_exempt, "", SHOW_ALL, NULL,
+        "users, token:NAME and group:NAME entries that get versions inside "
+        "the policy's cooldown (audited)"),
     {"config", KEY_STRING, F(config_file), NULL, 0, 0, SHOW_ALL,
      KEY_NOT_IN_FILE | KEY_EMPTY_IS_NULL, NULL,
      "config file of key = value lines", NULL},
@@ -1054,6 +1089,78 @@ static int check_upstream_entry(const char *e, size_t n, struct reason *why) {
   return 0;
 }
 
+/* Hosts of public proxies: private paths must never be sent there. */
+static const char *const public_proxies[] = {
+    "proxy.golang.org", "goproxy.io", "goproxy.cn", "proxy.golang.com.cn",
+    "goproxy.dev", "gocenter.io", NULL};
+
+/* private_upstream: URLs of other gomirrors only (no off, direct, file or
+ * known public proxy): it receives private module paths. */
+static int check_private_upstream(const char *v, struct reason *why) {
+  if (!v[0])
+    return 0;
+  int rc = check_upstream(v, why);
+  if (rc)
+    return reason_set(why, ERR_CONFIG, "private_upstream: %s", why->text);
+  const char *p = v;
+  for (;;) {
+    size_t n = strcspn(p, ",|");
+    const char *e = p;
+    size_t len = n;
+    while (len && is_space(*e))
+      e++, len--;
+    while (len && is_space(e[len - 1]))
+      len--;
+    char shown[ECHO_MAX + 8];
+    echo_masked(MASK_URL, e, len, shown, sizeof shown);
+    if (!http_url_ok(e, len))
+      return reason_set(why, ERR_CONFIG,
+                        "private_upstream entry '%s' must be an http(s) URL "
+                        "of another gomirror",
+                        shown);
+    size_t skip = prefix_ci(e, len, "https://") ? 8 : 7;
+    const char *host = e + skip;
+    size_t hl = strcspn(host, "/?#");
+    if (hl > len - skip)
+      hl = len - skip;
+    const char *at = memchr(host, '@', hl);
+    if (at) {
+      hl -= (size_t)(at - host) + 1;
+      host = at + 1;
+    }
+    const char *colon = memchr(host, ':', hl);
+    if (colon)
+      hl = (size_t)(colon - host);
+    for (size_t i = 0; public_proxies[i]; i++) {
+      size_t pl = strlen(public_proxies[i]);
+      if (hl == pl && prefix_ci(host, hl, public_proxies[i]))
+        return reason_set(why, ERR_CONFIG,
+                          "private_upstream entry '%s' is a public proxy: "
+                          "private module paths must never leave the "
+                          "organisation",
+                          shown);
+    }
+    if (!p[n])
+      return 0;
+    p += n + 1;
+  }
+}
+
+static int check_region(const char *v, struct reason *why) {
+  size_t n = strlen(v);
+  int ok = n <= 63;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = is_alnum(v[i]) || v[i] == '.' || v[i] == '-' || v[i] == '_';
+  if (ok)
+    return 0;
+  char shown[ECHO_MAX + 8];
+  echo(v, shown, sizeof shown);
+  return reason_set(why, ERR_CONFIG,
+                    "region must be at most 63 letters, digits, '.', '-' or "
+                    "'_', got '%s'",
+                    shown);
+}
+
 static int check_upstream(const char *v, struct reason *why) {
   const char *p = v;
   for (;;) {
@@ -1276,6 +1383,23 @@ static int check_ldap_url(const char *v, struct reason *why) {
                     shown);
 }
 
+static int check_policy_hook(const char *v, struct reason *why) {
+  if (!*v ||
+      ((strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) &&
+       !has_space_or_ctl(v, strlen(v))))
+    return 0;
+  char shown[ECHO_MAX + 8];
+  echo_masked(MASK_URL, v, strlen(v), shown, sizeof shown);
+  return reason_set(why, ERR_CONFIG,
+                    "policy_hook must be an http:// or https:// URL, got '%s'",
+                    shown);
+}
+
+static int check_policy_hook_failure(const char *v, struct reason *why) {
+  static const char *const ok[] = {"closed", "open", NULL};
+  return check_one_of("policy_hook_failure", v, ok, "closed or open", why);
+}
+
 int config_check(const struct config *c, struct reason *why) {
   for (size_t i = 0; i < NKEYS; i++) {
     const struct key *k = &keys[i];
@@ -1382,6 +1506,11 @@ void config_usage(FILE *out) {
         "       gomirror import FILE [--KEY=VALUE]...\n"
         "       gomirror token new --name NAME [--groups G,G]\n"
         "       gomirror sumdb keygen NAME [--out FILE]\n"
+        "       gomirror policy check MODULE@VERSION... [--KEY=VALUE]...\n"
+        "       gomirror gc --unused-for DURATION [--dry-run] [--keep PATTERNS] "
+        "[--newest]\n"
+        "       gomirror catalog [--modules PATTERNS] [--json] "
+        "[--KEY=VALUE]...\n"
         "       gomirror --help | --version\n"
         "\n"
         "Commands (each reads the same configuration as serve; COMMAND --help\n"
@@ -1394,6 +1523,10 @@ void config_usage(FILE *out) {
         "  import   load a bundle into the storage, checking every file\n"
         "  token    make an API token for auth_tokens\n"
         "  sumdb    keygen: make the organisation checksum database's key pair\n"
+        "  policy   check: what the version policy decides for a version, "
+        "and why\n"
+        "  gc       remove stored versions nobody downloaded for a while\n"
+        "  catalog  list the stored versions with sizes and last download\n"
         "\n"
         "  --help, -h        print this help and exit\n"
         "  --version         print the version and exit\n"

@@ -55,6 +55,10 @@ struct config {
   char *upstream_redirect_hosts; /* hosts an upstream may redirect to */
   long connect_timeout;          /* seconds, upstream connect */
   long fetch_timeout;            /* seconds, one whole upstream request */
+  char *region;           /* this region's id for Gomirror-Via; "" host name */
+  char *private_upstream; /* gomirror chain for private paths; "" VCS */
+  long upstream_circuit_failures; /* failures that open a circuit; 0 never */
+  long upstream_circuit_cooldown; /* seconds, first cool-down */
   long drain_timeout;   /* seconds SIGTERM waits for in-flight requests */
   long drain_delay;     /* seconds /readyz says draining before that */
   long startup_wait;    /* seconds to wait for storage and Redis; 0: ever */
@@ -91,6 +95,12 @@ struct config {
   long rate_burst;              /* 0: twice rate_limit */
   char *rate_limit_groups;      /* group:rate/burst,... */
   char *rate_limit_mbps_groups; /* group:Mbit/s,... */
+  /* The version policy (server/policy.h, mod/policy.h). */
+  char *policy;              /* rules file; "" none */
+  char *policy_hook;         /* URL POSTed before a first commit; "" none */
+  char *policy_hook_failure; /* closed | open */
+  long policy_hook_timeout;  /* seconds */
+  char *cooldown_exempt;     /* users, token:NAME and group:NAME entries */
   char *config_file; /* key "config": the file that was read, or NULL */
 };
 

@@ -268,7 +268,9 @@ void access_finish(struct req *r, double duration_ms) {
   struct server *srv = r->srv;
   if (!srv->audit || !r->action)
     return;
+  /* A waived cooldown is written like a refusal: it is an exception. */
   if (!r->refused && !srv->cfg->audit_public &&
+      strcmp(r->action, "cooldown_exempt") != 0 &&
       (!r->module[0] || !access_is_private(r, r->module)))
     return;
   struct audit_event e = {

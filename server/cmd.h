@@ -19,6 +19,11 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 /* `gomirror sumdb keygen NAME [--out FILE]` (cmd_sumdb.c). */
 int cmd_sumdb(int argc, char **argv);
+/* `gomirror policy check MODULE@VERSION...`, `gomirror gc --unused-for D
+ * ...` and `gomirror catalog` (cmd_governance.c). */
+int cmd_policy(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);
 
 /* A fatal error, in the log's format once it is known to be JSON (so a log
  * pipeline sees it), else as one plain line on stderr. Returns 2. */

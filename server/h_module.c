@@ -13,9 +13,11 @@
 #include "counters.h"
 #include "hot.h"
 #include "http.h"
+#include "lastuse.h"
 #include "mod/modpath.h"
 #include "mod/validate.h"
 #include "orgsumdb.h"
+#include "policy.h"
 #include "server.h"
 #include "storage/storage.h"
 
@@ -36,6 +38,7 @@
  * offline or the client sends Disable-Module-Fetch: true (Athens' header). */
 static void req_pipe(struct req *r, struct pipe *p) {
   pipe_init(p, r->srv, r->w);
+  p->id = &r->id;
   const char *h = http_header(r, "Disable-Module-Fetch");
   if (h && strcasecmp(h, "true") == 0)
     p->offline = 1;
@@ -259,6 +262,13 @@ static int h_version(struct req *r, const struct modreq *m) {
   struct server *srv = r->srv;
   struct reason why = {{0}};
   int want_zip = m->kind == MODREQ_ZIP;
+  struct pipe p;
+  req_pipe(r, &p);
+  /* The version policy comes before anything is served, the hot cache too:
+   * a stored version stays stored while denied, and is not served. */
+  int pst = policy_request(r, &p, m, 0);
+  if (pst)
+    return pst;
   char key[PIPE_KEY_MAX];
   pipe_key(m,
           m->kind == MODREQ_INFO  ? "info"
@@ -276,8 +286,6 @@ static int h_version(struct req *r, const struct modreq *m) {
     }
   }
   atomic_fetch_add_explicit(&srv->metrics.hot_misses, 1, memory_order_relaxed);
-  struct pipe p;
-  req_pipe(r, &p);
   int rc = pipe_ensure(&p, m, want_zip, &why);
   r->cache = p.cache;
   r->upstream += p.upstream;
@@ -298,6 +306,9 @@ static int h_version(struct req *r, const struct modreq *m) {
   }
   if (rc)
     return http_fail(r, rc, &why);
+  /* A cooldown that waited for the .info: it is stored now. */
+  if ((pst = policy_request(r, &p, m, 1)) != 0)
+    return pst;
   /* A stored .mod or .zip whose hash disagrees with the organisation
    * checksum database was altered after it was logged: never served. */
   if (m->kind != MODREQ_INFO &&
@@ -321,6 +332,8 @@ static int h_mutable(struct req *r, const struct modreq *m) {
   struct pipe p;
   req_pipe(r, &p);
   int rc = pipe_resolve(&p, m, &body, &why);
+  if (!rc) /* denied and cooling versions leave the answer */
+    rc = policy_answer(r, &p, m, &body, &why);
   r->cache = p.cache;
   r->upstream += p.upstream;
   int st = rc ? http_fail(r, rc, &why)
@@ -366,6 +379,10 @@ int h_module(struct req *r) {
                  r->srv->auth ? identity_label(&r->id) : "",
                  strcmp(r->cache, "miss") != 0, r->upstream, st >= 500,
                  time(NULL));
+    /* Garbage collection's record of use (meta=memory; lastuse.h). */
+    if (ok && m->canonical && m->kind != MODREQ_LIST &&
+        m->kind != MODREQ_LATEST)
+      lastuse_note(r->srv->lastuse, m, time(NULL));
   }
   return st;
 }

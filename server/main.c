@@ -8,6 +8,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "counters.h"
+#include "lastuse.h"
+#include "policy.h"
 #include "server.h"
 #include "setup.h"
 #include "storage/storage.h"
@@ -49,10 +51,12 @@ static void reload(struct server *srv) {
     log_error("%s", reason_text(&why, ERR_IO));
   if (srv->auth)
     auth_reload(srv->auth);
-  log_info("received SIGHUP: audit log reopened%s; version-control "
+  policy_reload(srv->policy);
+  log_info("received SIGHUP: audit log reopened%s%s; version-control "
            "credentials are read by every fetch; S3 and Redis credentials "
            "need a restart",
-           srv->auth ? ", access-control files re-read" : "");
+           srv->auth ? ", access-control files re-read" : "",
+           srv->policy ? ", policy re-read" : "");
 }
 
 /* Waits for the storage to answer (readiness says "waiting for storage"
@@ -103,10 +107,17 @@ int main(int argc, char **argv) {
       return cmd_import(argc - 1, argv + 1);
     if (strcmp(c, "sumdb") == 0)
       return cmd_sumdb(argc - 1, argv + 1);
+    if (strcmp(c, "policy") == 0)
+      return cmd_policy(argc - 1, argv + 1);
+    if (strcmp(c, "gc") == 0)
+      return cmd_gc(argc - 1, argv + 1);
+    if (strcmp(c, "catalog") == 0)
+      return cmd_catalog(argc - 1, argv + 1);
     if (strcmp(c, "serve") != 0) {
       fprintf(stderr,
               "gomirror: unknown command '%.80s' (serve, warm, export, "
-              "import, token, sumdb; see gomirror --help)\n",
+              "import, token, sumdb, policy, gc, catalog; see gomirror "
+              "--help)\n",
               c);
       return 2;
     }
@@ -207,6 +218,7 @@ int main(int argc, char **argv) {
     /* Requests still hold CivetWeb's threads: flush the counts and leave
      * without freeing what they use. */
     counters_stop(srv.counters);
+    lastuse_flush(srv.lastuse);
     log_info("stopped");
     _exit(0);
   }

@@ -9,6 +9,9 @@
 #include "counters.h"
 #include "hot.h"
 #include "http.h"
+#include "orgsumdb.h"
+#include "policy.h"
+#include "region.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
@@ -622,10 +625,13 @@ int h_metrics(struct req *r) {
       get(&m->denied), get(&m->sumdb_verified), get(&m->sumdb_refused),
       get(&m->sumdb_forks), get(&m->rate_limited), as.reloads,
       as.reload_errors);
+  policy_metrics(srv->policy, &b);
+  orgsumdb_metrics(srv->orgsumdb, &b);
   render_requests(&b, m);
   render_process(&b, srv);
   render_storage(&b, srv);
   render_upstream_errors(&b, srv);
+  region_render_metrics(&b, srv);
   int st = b.data
                ? http_send(r, 200, "text/plain; version=0.0.4; charset=utf-8",
                            CACHE_NONE, NULL, b.data, b.len)

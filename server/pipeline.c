@@ -23,6 +23,7 @@
 #include "upstream.h"
 #include "mod/validate.h"
 #include "orgsumdb.h"
+#include "policy.h"
 #include "vcs.h"
 
 #include <fcntl.h>
@@ -43,6 +44,15 @@ void pipe_init(struct pipe *p, struct server *srv, struct worker *w) {
   p->cache = "hit";
   p->upstream = 0;
   p->offline = srv->cfg->offline;
+  p->id = NULL;
+  p->policy = POLICY_UNCHECKED;
+  p->chain = NULL;
+}
+
+/* The chain this call fetches from: private_upstream while a private path
+ * is fetched from another gomirror (region.h), else upstream. */
+static const struct upstream *pipe_chain(const struct pipe *p) {
+  return p->chain ? p->chain : p->srv->up;
 }
 
 /* "<module_esc>/@v/<version_esc>.<ext>", truncated to cap (keys of valid
@@ -76,7 +86,7 @@ static int fetch_buf(struct pipe *p, const char *rel, struct buf *out,
   struct up_sink sink = {buf_write, buf_reset_sink, out};
   long attempts = 0;
   double t0 = clock_now_s();
-  int rc = upstream_get(p->srv->up, worker_curl(p->w), rel, &sink, &attempts, why);
+  int rc = upstream_get(pipe_chain(p), worker_curl(p->w), rel, &sink, &attempts, why);
   if (attempts)
     metrics_upstream(&p->srv->metrics, clock_now_s() - t0);
   atomic_fetch_add(&p->srv->metrics.upstream_fetches, attempts);
@@ -262,6 +272,8 @@ static int gather_upstream(struct pipe *p, const struct modreq *m, int have_info
     /* Checked here too, so garbage costs no further upstream requests. */
     rc = validate_info(info->data, info->len, m->version, 1, got, sizeof got,
                        why);
+    if (!rc) /* a version inside its cooldown costs nothing more either */
+      rc = policy_on_info(p, m, info->data, info->len, why);
     if (rc)
       return rc;
     snprintf(rel, sizeof rel, "%s/@v/%s.mod", m->module_esc, m->version_esc);
@@ -289,7 +301,7 @@ static int gather_upstream(struct pipe *p, const struct modreq *m, int have_info
   struct up_sink sink = {spool_write, spool_reset, sp};
   long attempts = 0;
   double t0 = clock_now_s();
-  rc = upstream_get(srv->up, worker_curl(p->w), rel, &sink, &attempts, why);
+  rc = upstream_get(pipe_chain(p), worker_curl(p->w), rel, &sink, &attempts, why);
   if (attempts)
     metrics_upstream(&srv->metrics, clock_now_s() - t0);
   atomic_fetch_add(&srv->metrics.upstream_fetches, attempts);
@@ -407,6 +419,12 @@ static int commit_version(struct pipe *p, const struct modreq *m, int priv,
   /* Logged in the organisation checksum database (when it covers m)
    * before anything is committed: no version is served without its
    * record, and one that fails to be logged is not committed. */
+  /* The version policy (cooldown, the policy hook) before the first
+   * commit: a refused version leaves nothing behind. */
+  rc = policy_on_commit(p, m, have_info ? NULL : info->data,
+                        have_info ? 0 : info->len, need_zip ? path : NULL, why);
+  if (rc)
+    return rc;
   rc = orgsumdb_on_commit(srv, m, have_info ? NULL : mod->data,
                           have_info ? 0 : mod->len, need_zip ? path : NULL,
                           why);
@@ -509,6 +527,13 @@ static int fetch_version(struct pipe *p, const struct modreq *m, int want_zip,
   if (have_info < 0 || have_zip < 0)
     return storage_down(m, why);
   int need_zip = !have_zip;
+  /* The policy hook is asked with the zip's hash: a first commit takes it. */
+  if (!have_info && !need_zip && policy_wants_zip(srv)) {
+    int hz = have(srv, m, "zip");
+    if (hz < 0)
+      return storage_down(m, why);
+    need_zip = !hz;
+  }
   if (have_info && !need_zip)
     return 0;
   /* Another replica may have met a refusal while we waited for the lock. */
@@ -523,15 +548,27 @@ static int fetch_version(struct pipe *p, const struct modreq *m, int want_zip,
   int priv = is_private(srv, m->module);
   char got[VERSION_MAX + 1];
   int rc;
-  if (priv) {
+  if (priv && srv->up_private) {
+    /* Another region's gomirror fetches it (private_upstream): never the
+     * public chain, never a checksum database. */
+    int info_only = 0;
+    p->chain = srv->up_private;
+    rc = gather_upstream(p, m, have_info, need_zip, &info, &mod, &sp,
+                         &info_only, why);
+    p->chain = NULL;
+    if (rc == UPSTREAM_DIRECT)
+      rc = reason_set(why, ERR_CONFIG, "private_upstream names direct");
+  } else if (priv) {
     /* go mod download fetches all three at once: keep the zip too. */
     need_zip = !have(srv, m, "zip");
     rc = gather_vcs(p, srv->vcs_private, m->module, m->version, have_info,
                     need_zip, &info, &mod, &sp, got, sizeof got, why);
   } else {
     int info_only = 0;
-    rc = gather_upstream(p, m, have_info, need_zip, &info, &mod, &sp,
-                         &info_only, why);
+    rc = policy_may_fetch(srv, m->module, why); /* `only` */
+    if (!rc)
+      rc = gather_upstream(p, m, have_info, need_zip, &info, &mod, &sp,
+                           &info_only, why);
     if (info_only) {
       char ik[PIPE_KEY_MAX + 16];
       info_only_key(m, ik, sizeof ik);
@@ -560,7 +597,8 @@ static int fetch_version(struct pipe *p, const struct modreq *m, int want_zip,
   if (is_refusal(rc))
     log_warn("fetch %s@%s: %s (refused for %lds)", m->module, m->version,
              reason_text(why, rc), srv->cfg->negative_ttl);
-  else if (rc && rc != ERR_STORAGE && rc != ERR_NOT_FOUND && rc != ERR_GONE)
+  else if (rc && rc != ERR_STORAGE && rc != ERR_NOT_FOUND && rc != ERR_GONE &&
+           rc != ERR_FORBIDDEN) /* the version policy: audited, counted */
     log_warn("fetch %s@%s: %s", m->module, m->version, reason_text(why, rc));
   if (sp.fd >= 0)
     close(sp.fd);
@@ -589,6 +627,12 @@ int pipe_ensure(struct pipe *p, const struct modreq *m, int want_zip,
   pipe_key(m, "info", info_key, sizeof info_key);
   pipe_key(m, "zip", zip_key, sizeof zip_key);
   snprintf(fk, sizeof fk, "%s@%s", m->module, m->version);
+  if (p->policy == POLICY_UNCHECKED) {
+    struct policy_outcome pv;
+    int prc = policy_check(p, m, &pv, why);
+    if (prc)
+      return prc;
+  }
   for (int round = 0; round < 4; round++) {
     int hi = have(srv, m, "info");
     int hz = want_zip && hi == 1 ? have(srv, m, "zip") : 1;
@@ -794,6 +838,84 @@ out:
   return rc;
 }
 
+/* One committed version found listing a module's directory. */
+struct reconcile {
+  struct server *srv;
+  const struct modreq *m;
+  struct stored_versions sv;
+};
+
+static int reconcile_one(void *arg, const char *key, uint64_t size) {
+  struct reconcile *r = arg;
+  size_t before = r->sv.out->len;
+  collect_version(&r->sv, key, size);
+  if (r->sv.out->len > before + 1) {
+    /* The line just added, without its '\n': the version. */
+    char v[VERSION_MAX + 1];
+    size_t n = r->sv.out->len - before - 1;
+    if (n < sizeof v) {
+      memcpy(v, r->sv.out->data + before, n);
+      v[n] = '\0';
+      r->srv->meta->ops->index_put(r->srv->meta, r->m->module, v, "info",
+                                   size);
+    }
+  }
+  return 0;
+}
+
+/* Versions committed in storage by another writer (bucket replication,
+ * `aws s3 sync`, an import) join the committed index and the answer
+ * (issue 15). It runs when a list or @latest is refreshed, so at most once
+ * per list_ttl per module across replicas, and lists only the module's own
+ * "@v/" directory, never the bucket. Only versions whose .info (the commit
+ * marker) is stored count: a half-replicated version stays invisible. A
+ * listing that fails changes nothing. */
+static void merge_stored(struct server *srv, const struct modreq *m,
+                         enum mutable_kind kind, struct buf *out) {
+  char dir[PIPE_KEY_MAX];
+  snprintf(dir, sizeof dir, "%s/@v/", m->module_esc);
+  struct buf stored, merged;
+  buf_init(&stored, LIST_MAX);
+  buf_init(&merged, LIST_MAX);
+  struct reconcile r = {srv, m, {dir, &stored}};
+  if (storage_list(srv->store, dir, reconcile_one, &r) != 0 ||
+      stored.len == 0)
+    goto out;
+  if (kind == MUT_LIST) {
+    if (versions_merge(out->data, out->len, stored.data, stored.len,
+                       &merged) == 0) {
+      buf_reset(out);
+      buf_append(out, merged.data, merged.len);
+    }
+    goto out;
+  }
+  /* @latest: a stored version newer than the upstream's answer wins. */
+  char cur[VERSION_MAX + 1], v[VERSION_MAX + 1];
+  if (validate_info(out->data, out->len, NULL, 0, cur, sizeof cur, NULL) ||
+      buf_appendf(&stored, "%s\n", cur) ||
+      versions_latest(stored.data, stored.len, v, sizeof v) ||
+      strcmp(v, cur) == 0)
+    goto out;
+  struct modreq lm = *m;
+  snprintf(lm.version, sizeof lm.version, "%s", v);
+  if (modpath_escape_version(v, lm.version_esc, sizeof lm.version_esc))
+    goto out;
+  char key[PIPE_KEY_MAX];
+  pipe_key(&lm, "info", key, sizeof key);
+  if (storage_get_buf(srv->store, key, &merged) == 0 &&
+      validate_info(merged.data, merged.len, v, 1, cur, sizeof cur, NULL) ==
+          0) {
+    log_info("@latest of %s: %s, stored here, is newer than the upstream's "
+             "answer",
+             m->module, v);
+    buf_reset(out);
+    buf_append(out, merged.data, merged.len);
+  }
+out:
+  buf_free(&stored);
+  buf_free(&merged);
+}
+
 /* Fetches and validates a mutable answer and caches it for every replica. */
 static int mutable_fetch(void *arg, struct reason *why) {
   struct mutable_args *a = arg;
@@ -802,7 +924,7 @@ static int mutable_fetch(void *arg, struct reason *why) {
   struct buf *out = a->out;
   int priv = is_private(srv, m->module);
   int rc = UPSTREAM_DIRECT;
-  if (!priv) {
+  if (priv && srv->up_private) {
     char rel[PIPE_KEY_MAX];
     if (a->kind == MUT_LIST)
       snprintf(rel, sizeof rel, "%s/@v/list", m->module_esc);
@@ -810,7 +932,22 @@ static int mutable_fetch(void *arg, struct reason *why) {
       snprintf(rel, sizeof rel, "%s/@latest", m->module_esc);
     else
       snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
+    a->p->chain = srv->up_private;
     rc = fetch_buf(a->p, rel, out, why);
+    a->p->chain = NULL;
+    if (rc == UPSTREAM_DIRECT)
+      rc = reason_set(why, ERR_CONFIG, "private_upstream names direct");
+  } else if (!priv) {
+    char rel[PIPE_KEY_MAX];
+    if (a->kind == MUT_LIST)
+      snprintf(rel, sizeof rel, "%s/@v/list", m->module_esc);
+    else if (a->kind == MUT_LATEST)
+      snprintf(rel, sizeof rel, "%s/@latest", m->module_esc);
+    else
+      snprintf(rel, sizeof rel, "%s/@v/%s.info", m->module_esc, m->version_esc);
+    rc = policy_may_fetch(srv, m->module, why); /* `only` */
+    if (!rc)
+      rc = fetch_buf(a->p, rel, out, why);
   }
   if (rc == UPSTREAM_DIRECT) {
     buf_reset(out);
@@ -833,6 +970,8 @@ static int mutable_fetch(void *arg, struct reason *why) {
                       a->kind == MUT_LATEST ? "@latest" : m->version, m->module,
                       got);
   }
+  if (!rc && a->kind != MUT_QUERY)
+    merge_stored(srv, m, a->kind, out);
   if (!rc)
     srv->meta->ops->cache_put(srv->meta, a->ckey, out->data, out->len);
   return rc;

@@ -13,8 +13,10 @@
 #include <stdint.h>
 
 struct buf;
+struct identity;
 struct reason;
 struct server;
+struct upstream;
 struct worker;
 
 /* Longest storage key of a valid module version. */
@@ -28,8 +30,14 @@ struct pipe {
   struct worker *w;
   const char *cache; /* "hit"; "miss" once something was fetched; "stale" */
   int upstream;      /* requests sent to upstreams or version control */
+  const struct upstream *chain; /* private_upstream while a private path is
+                                   fetched from it; NULL: upstream */
   int offline;       /* answer from storage only (config offline, or the
                         request's Disable-Module-Fetch: true) */
+  const struct identity *id; /* who asks, for the version policy's
+                                cooldown_exempt; NULL: a tool */
+  int policy;        /* whether the version policy was checked
+                        (server/policy.h: POLICY_UNCHECKED, ...) */
 };
 
 /* A context for srv and the worker's curl handle; offline when the

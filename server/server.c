@@ -10,6 +10,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "http.h"
+#include "region.h"
+#include "catalog.h"
+#include "gc.h"
 #include "warm.h"
 
 #include <civetweb.h>
@@ -43,8 +46,12 @@ static void *init_thread(const struct mg_context *ctx, int thread_type) {
 }
 
 CURL *worker_curl(struct worker *w) {
-  if (!w->curl)
+  if (!w->curl) {
     w->curl = curl_easy_init();
+    /* The request's Gomirror-Via line (region.c), read by upstream.c. */
+    if (w->curl)
+      curl_easy_setopt(w->curl, CURLOPT_PRIVATE, w->via);
+  }
   return w->curl;
 }
 
@@ -97,6 +104,8 @@ static void route(struct req *r) {
       h_admin_purge(r);
     else if (strcmp(path, "/admin/warm") == 0)
       h_admin_warm(r);
+    else if (strcmp(path, "/admin/gc") == 0)
+      h_admin_gc(r);
     else
       http_error(r, 404, "unknown admin endpoint");
   } else if (!is_get && !r->head) {
@@ -122,6 +131,9 @@ static void route(struct req *r) {
     r->endpoint = EP_STATS;
     if (access_admin_token(r) || access_admit(r))
       h_stats(r);
+  } else if (strcmp(path, "/catalog") == 0) {
+    if (access_admin_token(r) || access_admit(r))
+      h_catalog(r);
   } else if (strncmp(path, "/sumdb/", 7) == 0) {
     r->endpoint = EP_SUMDB;
     if (access_admit(r))
@@ -155,7 +167,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   access_begin(&r);
   if (!r.w)
     http_error(&r, 500, "worker thread has no state");
-  else
+  else if (region_request_begin(&r) == 0)
     route(&r);
   double ms = ms_since(&t0);
   metrics_request(&srv->metrics, r.endpoint, r.status, r.bytes, r.cache,

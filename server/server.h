@@ -34,12 +34,16 @@ struct bwbucket;
 struct cidr_list;
 struct connguard;
 struct connguard_slot;
+struct policy;
+struct lastuse;
 
 struct server {
   const struct config *cfg;
   struct storage *store;
   struct meta *meta;
   struct upstream *up;
+  struct upstream *up_private; /* private_upstream's chain, or NULL */
+  char region[64];             /* this region's id (Gomirror-Via) */
   struct sumdb_list *sumdbs;
   struct orgsumdb *orgsumdb; /* the organisation checksum database, or NULL */
   struct flight_group *flights;
@@ -52,6 +56,8 @@ struct server {
   struct audit *audit;       /* NULL: no audit log */
   struct cidr_list *trusted; /* proxies whose X-Forwarded-For counts */
   struct connguard *guard;   /* slow and surplus connections (connguard.h) */
+  struct policy *policy;     /* the version policy (policy.h), or NULL */
+  struct lastuse *lastuse;   /* access records for gc (lastuse.h), or NULL */
   char boot_id[9];           /* random; request ids start with it */
   atomic_ullong request_seq;
   struct mg_context *ctx;
@@ -72,6 +78,7 @@ struct worker {
   struct buf scratch; /* response assembly, reused: no malloc per request */
   struct auth_thread *auth; /* NULL when access control is off */
   struct connguard_slot *guard;
+  char via[600]; /* UPSTREAM_VIA_MAX: this request's Gomirror-Via line */
 };
 
 #define REQUEST_ID_MAX 48

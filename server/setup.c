@@ -14,7 +14,10 @@
 #include "counters.h"
 #include "fetch.h"
 #include "hot.h"
+#include "lastuse.h"
 #include "orgsumdb.h"
+#include "policy.h"
+#include "region.h"
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
@@ -47,7 +50,10 @@ static int open_vcs(const struct config *cfg, struct server *srv,
       .http_proxy = cfg->vcs_http_proxy,
   };
   int rc = 0;
-  if (cfg->private_patterns && cfg->private_patterns[0]) {
+  /* With private_upstream another gomirror fetches private paths: this
+   * region needs no go command and no credentials for them (region.h). */
+  if (cfg->private_patterns && cfg->private_patterns[0] &&
+      !(cfg->private_upstream && cfg->private_upstream[0])) {
     struct vcs_config pc = vc;
     pc.private_patterns = cfg->private_patterns;
     pc.netrc_file = cfg->vcs_netrc;
@@ -130,6 +136,8 @@ int server_open(struct server *srv, const struct config *cfg, int check,
                         cfg->connect_timeout, cfg->fetch_timeout, &srv->up,
                         why);
   if (!rc)
+    rc = region_setup(cfg, srv, why);
+  if (!rc)
     rc = sumdb_list_parse(cfg->sumdb, &srv->sumdbs, why);
   if (!rc)
     rc = orgsumdb_open(cfg, srv->store, check ? NULL : srv->meta,
@@ -151,6 +159,10 @@ int server_open(struct server *srv, const struct config *cfg, int check,
   if (!rc && !check)
     rc = counters_start(srv->meta, 500, 16384, &srv->counters);
   if (!rc)
+    rc = policy_open(cfg, &srv->policy, why);
+  if (!rc && !check && lastuse_start(srv, &srv->lastuse))
+    rc = reason_set(why, ERR_NOMEM, "out of memory");
+  if (!rc)
     rc = open_access(cfg, srv, check, why);
   if (!rc && !check)
     rc = srv->meta->ops->purge_subscribe(srv->meta, h_admin_on_purge, srv);
@@ -164,6 +176,9 @@ void server_close(struct server *srv) {
    * before the hot cache goes: its purge subscriber calls into the cache. */
   counters_stop(srv->counters);
   srv->counters = NULL;
+  lastuse_stop(srv->lastuse); /* its last records go to storage */
+  srv->lastuse = NULL;
+  policy_close(srv->policy);
   meta_close(srv->meta);
   srv->meta = NULL;
   auth_free(srv->auth);
@@ -177,6 +192,7 @@ void server_close(struct server *srv) {
   sumdb_list_free(srv->sumdbs);
   orgsumdb_free(srv->orgsumdb);
   upstream_free(srv->up);
+  upstream_free(srv->up_private);
   storage_close(srv->store);
   memset(srv, 0, sizeof *srv);
 }

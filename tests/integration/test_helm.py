@@ -104,6 +104,7 @@ FAKE_SECRETS = {
     "gomirror-upstream": {
         "upstream": "https://region-us:gomirror_TOKEN@gomirror.eu.corp.example"
                     "|https://proxy.golang.org",
+        "private_upstream": "https://region-us:gomirror_TOKEN@gomirror.eu.corp.example",
     },
 }
 
@@ -311,6 +312,7 @@ MODELS = {
     ("v1", "ServiceAccount"): "V1ServiceAccount",
     ("v1", "PersistentVolumeClaim"): "V1PersistentVolumeClaim",
     ("apps/v1", "Deployment"): "V1Deployment",
+    ("batch/v1", "CronJob"): "V1CronJob",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "V2beta2HorizontalPodAutoscaler",
     ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("networking.k8s.io/v1", "NetworkPolicy"): "V1NetworkPolicy",
@@ -831,7 +833,11 @@ def check_references(name, objs, vals):
     res = c["resources"]
     mib = vals["config"]["hot_cache_mb"] + vals["resources"]["memoryBaseMiB"]
     upstream = vals["config"]["upstream"]
-    if vals["config"]["private"] or "direct" in re.split(r"[,|]", upstream):
+    # private_upstream (config or extraEnv) sends private paths to another
+    # gomirror: no go command for them.
+    priv_up = vals["config"].get("private_upstream") or any(
+        e.get("name") == "GOMIRROR_PRIVATE_UPSTREAM" for e in vals.get("extraEnv") or [])
+    if (vals["config"]["private"] and not priv_up) or "direct" in re.split(r"[,|]", upstream):
         mib += vals["config"]["vcs_workers"] * vals["resources"]["vcsWorkerMiB"]
     eq(res["requests"]["memory"], f"{mib}Mi", f"{name}: memory request")
     eq(res["limits"]["memory"], f"{mib}Mi", f"{name}: memory limit")
@@ -1416,6 +1422,41 @@ def test_pod_starts_from_rendered_objects(t):
                 raise Failure(f"{name}: still running {grace}s after SIGTERM")
             check(time.time() - t0 < grace, f"{name}: took longer than the grace period")
         p.kill()
+
+
+def test_gc_cronjob_and_policy_file(t):
+    """gc.enabled: a CronJob running `gomirror gc` with the Deployment's
+    image, config file and Secrets, on pods the Service never selects;
+    refused where it could not reach the storage. policy.rules: a file of
+    the chart's Secret that config.policy names."""
+    objs = render(t, [os.path.join(CI_DIR, "ha-values.yaml")])
+    job = one(objs, "CronJob")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    d = container(objs)
+    eq(c["image"], d["image"], "the CronJob's image")
+    eq(c["args"][:3], ["gc", "--unused-for", "180d"], "the CronJob's command")
+    eq(c["args"][-2:], d["args"], "the CronJob reads the Deployment's config file")
+    dep_pod = one(objs, "Deployment")["spec"]["template"]["spec"]
+    dvols = {v["name"]: v for v in dep_pod["volumes"]}
+    for v in pod["volumes"]:
+        if v["name"] in ("config", "secrets"):
+            eq(v, dvols[v["name"]], f"the CronJob's {v['name']} volume")
+    eq(pod["restartPolicy"], "Never", "restartPolicy")
+    svc = one(objs, "Service")
+    labels = job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    check(not subset(svc["spec"]["selector"], labels), "the Service selects gc pods")
+    cfg, _ = rendered_config(objs)
+    eq(cfg.get("policy"), "/etc/gomirror/secrets/policy", "config.policy")
+    sec = [o for o in by_kind(objs, "Secret") if "policy" in o.get("data", {})]
+    check(sec and "cooldown * 7d" in base64.b64decode(sec[0]["data"]["policy"]).decode(),
+          "the policy rules in the chart's Secret")
+    check("emptyDir" in render_fails(t, {"gc": {"enabled": True},
+                                        "persistence": {"enabled": False}}),
+          "gc with an emptyDir store")
+    check("ReadWriteOnce" in render_fails(t, {"gc": {"enabled": True}}),
+          "gc with a ReadWriteOnce store")
+    eq(by_kind(render(t), "CronJob"), [], "a CronJob by default")
 
 
 if __name__ == "__main__":

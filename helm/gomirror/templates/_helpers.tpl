@@ -72,14 +72,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if hasPrefix "fs://" (toString .Values.config.storage) -}}true{{- end -}}
 {{- end -}}
 
-{{/* "true" when the go command is needed: private patterns, or `direct`
-     as an element of the upstream chain. */}}
+{{/* "true" when the go command is needed: private patterns (unless
+     private_upstream, in config or extraEnv, sends them to another
+     gomirror), or `direct` as an element of the upstream chain. */}}
 {{- define "gomirror.vcsNeeded" -}}
 {{- $direct := false -}}
 {{- range (regexSplit "[,|]" (toString .Values.config.upstream) -1) -}}
 {{- if eq (trim .) "direct" -}}{{- $direct = true -}}{{- end -}}
 {{- end -}}
-{{- if or (ne (toString .Values.config.private) "") $direct -}}true{{- end -}}
+{{- $privUp := ne (toString .Values.config.private_upstream) "" -}}
+{{- range .Values.extraEnv -}}
+{{- if eq (toString .name) "GOMIRROR_PRIVATE_UPSTREAM" -}}{{- $privUp = true -}}{{- end -}}
+{{- end -}}
+{{- if or (and (ne (toString .Values.config.private) "") (not $privUp)) $direct -}}true{{- end -}}
 {{- end -}}
 
 {{/* Where secret files are mounted. */}}
@@ -146,6 +151,10 @@ from the chart's own Secret (inline values) or the named existingSecrets.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- /* The version policy's rules: re-read on change, no rollout. */ -}}
+{{- if .Values.policy.rules -}}
+{{- $files = append $files (dict "key" "policy" "secret" $own "from" "policy" "sets" "policy" "rollout" false "value" .Values.policy.rules) -}}
 {{- end -}}
 {{- toYaml (dict "files" $files) -}}
 {{- end -}}
@@ -270,6 +279,9 @@ credentials in URLs and conflicting paths.
 {{- end -}}
 {{- if and (not .Values.s3.existingSecret) (or .Values.s3.accessKey .Values.s3.secretKey) (not (and .Values.s3.accessKey .Values.s3.secretKey)) -}}
 {{- fail "s3.accessKey and s3.secretKey go together" -}}
+{{- end -}}
+{{- if and .Values.gc.enabled (include "gomirror.fsStorage" .) (not (and .Values.persistence.enabled (has "ReadWriteMany" .Values.persistence.accessModes))) -}}
+{{- fail "gc.enabled runs gomirror gc in a pod of its own, which cannot reach a ReadWriteOnce volume or an emptyDir the replica holds: use s3:// storage, a ReadWriteMany volume, or POST /admin/gc instead" -}}
 {{- end -}}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) -}}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" -}}
