@@ -1146,12 +1146,18 @@ static int check_private_upstream(const char *v, struct reason *why) {
   }
 }
 
-static int check_region(const char *v, struct reason *why) {
+/* At most max letters, digits, '.', '-' or '_' (not "." or ".."): a name
+ * that is also one path element or header item. */
+static int host_like(const char *v, size_t max) {
   size_t n = strlen(v);
-  int ok = n <= 63;
+  int ok = n <= max && strcmp(v, ".") != 0 && strcmp(v, "..") != 0;
   for (size_t i = 0; ok && i < n; i++)
     ok = is_alnum(v[i]) || v[i] == '.' || v[i] == '-' || v[i] == '_';
-  if (ok)
+  return ok;
+}
+
+static int check_region(const char *v, struct reason *why) {
+  if (host_like(v, 63))
     return 0;
   char shown[ECHO_MAX + 8];
   echo(v, shown, sizeof shown);
@@ -1334,11 +1340,7 @@ static int check_sumdb_verify(const char *v, struct reason *why) {
 
 /* A note key name that is also one path element (/sumdb/<name>/...). */
 static int check_org_sumdb_name(const char *v, struct reason *why) {
-  size_t n = strlen(v);
-  int ok = n <= 255 && strcmp(v, ".") != 0 && strcmp(v, "..") != 0;
-  for (size_t i = 0; ok && i < n; i++)
-    ok = is_alnum(v[i]) || v[i] == '.' || v[i] == '-' || v[i] == '_';
-  if (ok)
+  if (host_like(v, 255))
     return 0;
   char shown[ECHO_MAX + 8];
   echo(v, shown, sizeof shown);

@@ -15,6 +15,7 @@
 #include "mod/tlog.h"
 #include "pipeline.h"
 #include "server.h"
+#include "sumdb.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,14 +59,11 @@ static int send_body(struct req *r, const char *ctype, const char *cache,
 static int lookup(struct req *r, const char *mod, const char *ver) {
   struct server *srv = r->srv;
   struct orgsumdb *db = srv->orgsumdb;
-  char module[MODPATH_MAX + 1], version[VERSION_MAX + 1];
-  if (modpath_unescape(mod, module, sizeof module) ||
-      modpath_unescape(ver, version, sizeof version))
-    return http_error(r, 400, "invalid escaped lookup path");
   /* Authorized like the module itself: nobody learns from the log that a
    * module they may not read exists, nor gets it logged. */
-  if (!access_module(r, module, version, "sumdb"))
-    return r->status;
+  int st = sumdb_lookup_refused(r, mod, ver);
+  if (st)
+    return st;
   struct reason why = {{0}};
   struct modreq m;
   char path[PIPE_KEY_MAX + 8];

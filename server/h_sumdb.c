@@ -291,6 +291,19 @@ static int private_lookup(struct req *r, const char *mod_esc,
   return http_error(r, 403, line.text);
 }
 
+int sumdb_lookup_refused(struct req *r, const char *mod_esc,
+                         const char *ver_esc) {
+  /* Authorized like the module itself: nobody learns from a checksum
+   * database that a module they may not read exists. */
+  char module[MODPATH_MAX + 1], version[VERSION_MAX + 1];
+  if (modpath_unescape(mod_esc, module, sizeof module) ||
+      modpath_unescape(ver_esc, version, sizeof version))
+    return http_error(r, 400, "invalid escaped lookup path");
+  if (!access_module(r, module, version, "sumdb"))
+    return r->status;
+  return 0;
+}
+
 int h_sumdb(struct req *r) {
   struct server *srv = r->srv;
   const char *p = r->path + strlen("/sumdb/");
@@ -323,15 +336,10 @@ int h_sumdb(struct req *r) {
   if (rc)
     return http_fail(r, rc, &why);
   if (kind == SUMDB_LOOKUP) {
-    /* Authorized like the module itself: nobody learns from the checksum
-     * database that a module they may not read exists. */
-    char module[MODPATH_MAX + 1], version[VERSION_MAX + 1];
-    if (modpath_unescape(mod, module, sizeof module) ||
-        modpath_unescape(ver, version, sizeof version))
-      return http_error(r, 400, "invalid escaped lookup path");
-    if (!access_module(r, module, version, "sumdb"))
-      return r->status;
-    int st = private_lookup(r, mod, db);
+    int st = sumdb_lookup_refused(r, mod, ver);
+    if (st)
+      return st;
+    st = private_lookup(r, mod, db);
     if (st)
       return st;
   } else if (!access_any(r)) {

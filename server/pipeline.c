@@ -845,6 +845,18 @@ struct reconcile {
   struct stored_versions sv;
 };
 
+/* The stored .info of m's module at version v. 0 or ERR_*. */
+static int stored_info(struct server *srv, const struct modreq *m,
+                       const char *v, struct buf *out) {
+  struct modreq lm = *m;
+  snprintf(lm.version, sizeof lm.version, "%s", v);
+  if (modpath_escape_version(v, lm.version_esc, sizeof lm.version_esc))
+    return ERR_NOT_FOUND;
+  char key[PIPE_KEY_MAX];
+  pipe_key(&lm, "info", key, sizeof key);
+  return storage_get_buf(srv->store, key, out);
+}
+
 static int reconcile_one(void *arg, const char *key, uint64_t size) {
   struct reconcile *r = arg;
   size_t before = r->sv.out->len;
@@ -896,13 +908,7 @@ static void merge_stored(struct server *srv, const struct modreq *m,
       versions_latest(stored.data, stored.len, v, sizeof v) ||
       strcmp(v, cur) == 0)
     goto out;
-  struct modreq lm = *m;
-  snprintf(lm.version, sizeof lm.version, "%s", v);
-  if (modpath_escape_version(v, lm.version_esc, sizeof lm.version_esc))
-    goto out;
-  char key[PIPE_KEY_MAX];
-  pipe_key(&lm, "info", key, sizeof key);
-  if (storage_get_buf(srv->store, key, &merged) == 0 &&
+  if (stored_info(srv, m, v, &merged) == 0 &&
       validate_info(merged.data, merged.len, v, 1, cur, sizeof cur, NULL) ==
           0) {
     log_info("@latest of %s: %s, stored here, is newer than the upstream's "
@@ -1033,13 +1039,7 @@ static int latest_from_storage(struct server *srv, const struct modreq *m,
   buf_free(&list);
   if (rc)
     return rc;
-  struct modreq lm = *m;
-  snprintf(lm.version, sizeof lm.version, "%s", v);
-  if (modpath_escape_version(v, lm.version_esc, sizeof lm.version_esc))
-    return ERR_NOT_FOUND;
-  char key[PIPE_KEY_MAX];
-  pipe_key(&lm, "info", key, sizeof key);
-  return storage_get_buf(srv->store, key, out);
+  return stored_info(srv, m, v, out);
 }
 
 

@@ -28,6 +28,12 @@ struct server;
 struct worker;
 struct buf;
 
+struct req;
+/* A lookup of mod_esc@ver_esc is authorized like the module itself: 0 to
+ * go on, or the status of the refusal (400, 401, 403) already answered. */
+int sumdb_lookup_refused(struct req *r, const char *mod_esc,
+                         const char *ver_esc);
+
 /* The body of "<db>/<rest>" from the database itself, if it has the shape
  * of an answer (sumdb_check_answer); nothing is stored or proven. */
 int sumdb_get(struct server *srv, struct worker *w,
