@@ -846,7 +846,8 @@ struct flag_setting {
 int config_flag_span(int argc, char **argv, int i) {
   const char *a = argv[i];
   if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ||
-      strcmp(a, "--check-config") == 0 || strcmp(a, "--version") == 0)
+      strcmp(a, "--check-config") == 0 || strcmp(a, "--version") == 0 ||
+      strcmp(a, "-V") == 0)
     return 1;
   if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
     return 0;
@@ -884,7 +885,7 @@ int config_load(struct config *c, int argc, char **argv, char **envp,
       act = CONFIG_CHECK;
       continue;
     }
-    if (strcmp(a, "--version") == 0) {
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
       act = CONFIG_VERSION;
       goto out;
     }
@@ -1531,7 +1532,7 @@ void config_usage(FILE *out) {
         "  catalog  list the stored versions with sizes and last download\n"
         "\n"
         "  --help, -h        print this help and exit\n"
-        "  --version         print the version and exit\n"
+        "  --version, -V     print the version and exit\n"
         "  --check-config    check everything start-up checks except the "
         "network,\n"
         "                    print the configuration (secrets hidden) and "

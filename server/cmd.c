@@ -77,7 +77,7 @@ int cmd_config(int argc, char **argv, const char *usage,
         goto fail;
       }
     } else if (strcmp(a, "--check-config") == 0 ||
-               strcmp(a, "--version") == 0) {
+               strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
       fprintf(stderr, "gomirror %s: %s is for serve\n", argv[0], a);
       goto fail;
     } else {

@@ -104,6 +104,8 @@ def test_version(t):
     out = r.stdout.decode()
     check(out.startswith("gomirror ") and out.count("\n") == 1 and len(out.split()) == 2,
           f"--version: {out!r}")
+    r = run_binary(t, ["-V"])
+    eq((r.returncode, r.stdout.decode()), (0, out), "-V is --version")
 
 
 def test_fatal_error_in_json(t):
