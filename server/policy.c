@@ -417,18 +417,26 @@ static int cooldown_verdict(struct pipe *p, const char *module,
                     module, version, hold, at, until, pm->line);
 }
 
+/* The current rules' verdict on m's version: 0 when no policy is loaded. */
+static int decide(struct server *srv, const struct modreq *m,
+                  struct policy_match *pm, enum policy_verdict *d) {
+  struct snapshot *s = acquire(srv->policy);
+  if (!s)
+    return 0;
+  *d = policy_rules_decide(s->rules, m->module, m->version, pm);
+  release(s);
+  return 1;
+}
+
 int policy_check(struct pipe *p, const struct modreq *m,
                  struct policy_outcome *v, struct reason *why) {
   memset(v, 0, sizeof *v);
   struct server *srv = p->srv;
   p->policy = POLICY_CHECKED;
-  struct snapshot *s = acquire(srv->policy);
-  if (!s)
-    return 0;
   struct policy_match pm;
-  enum policy_verdict d =
-      policy_rules_decide(s->rules, m->module, m->version, &pm);
-  release(s);
+  enum policy_verdict d;
+  if (!decide(srv, m, &pm, &d))
+    return 0;
   if (d == POLICY_DENY)
     return refuse_deny(srv->policy, m->module, m->version, &pm, v, why);
   if (d != POLICY_COOLDOWN)
@@ -492,13 +500,10 @@ int policy_may_fetch(struct server *srv, const char *module,
 int policy_on_info(struct pipe *p, const struct modreq *m, const char *info,
                    size_t len, struct reason *why) {
   struct server *srv = p->srv;
-  struct snapshot *s = acquire(srv->policy);
-  if (!s)
-    return 0;
   struct policy_match pm;
-  enum policy_verdict d =
-      policy_rules_decide(s->rules, m->module, m->version, &pm);
-  release(s);
+  enum policy_verdict d;
+  if (!decide(srv, m, &pm, &d))
+    return 0;
   if (d == POLICY_DENY)
     return refuse_deny(srv->policy, m->module, m->version, &pm, NULL, why);
   if (d != POLICY_COOLDOWN)
