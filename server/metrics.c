@@ -612,6 +612,15 @@ int h_metrics(struct req *r) {
       "with one verified before (a forked or rolled-back log).\n"
       "# TYPE gomirror_sumdb_forks_total counter\n"
       "gomirror_sumdb_forks_total %lld\n"
+      "# HELP gomirror_stored_checked_total Versions found in storage "
+      "without this region committing them (bucket replication, a copy), "
+      "checked against the checksum database before first served.\n"
+      "# TYPE gomirror_stored_checked_total counter\n"
+      "gomirror_stored_checked_total %lld\n"
+      "# HELP gomirror_stored_mismatch_total Such versions whose stored "
+      "bytes disagree with the checksum database (never served).\n"
+      "# TYPE gomirror_stored_mismatch_total counter\n"
+      "gomirror_stored_mismatch_total %lld\n"
       "# HELP gomirror_rate_limited_total Requests refused with 429.\n"
       "# TYPE gomirror_rate_limited_total counter\n"
       "gomirror_rate_limited_total %lld\n"
@@ -623,7 +632,8 @@ int h_metrics(struct req *r) {
       "gomirror_auth_reloads_total{result=\"error\"} %lld\n",
       as.cache_hits, as.verified, get(&m->auth_failed), as.unavailable,
       get(&m->denied), get(&m->sumdb_verified), get(&m->sumdb_refused),
-      get(&m->sumdb_forks), get(&m->rate_limited), as.reloads,
+      get(&m->sumdb_forks), get(&m->stored_checked),
+      get(&m->stored_mismatch), get(&m->rate_limited), as.reloads,
       as.reload_errors);
   policy_metrics(srv->policy, &b);
   orgsumdb_metrics(srv->orgsumdb, &b);

@@ -119,6 +119,10 @@ struct metrics {
    * inconsistent tile, record not in the tree), and forked or rolled-back
    * logs (a head inconsistent with one verified before). */
   atomic_llong sumdb_verified, sumdb_refused, sumdb_forks;
+  /* Versions found in storage without this region committing them
+   * (replication, a copy): checked against the checksum database, and
+   * refused because their bytes did not match (verify.h). */
+  atomic_llong stored_checked, stored_mismatch;
   struct metrics_hist latency[EP__COUNT][METRICS_CLASSES];
   atomic_llong totals[MT__COUNT];
   struct metrics_slot window[METRICS_WINDOW_S];

@@ -20,7 +20,9 @@
 #include "server.h"
 #include "storage/meta.h"
 #include "storage/storage.h"
+#include "seen.h"
 #include "sumdb.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,12 +49,6 @@
 
 enum seen_state { SEEN_EMPTY, SEEN_GOOD, SEEN_ABSENT };
 
-struct seen {
-  unsigned char h[16];
-  enum seen_state state;
-  time_t at;
-};
-
 struct orgsumdb {
   struct note_signer signer;
   struct note_verifier verifier;
@@ -72,7 +68,7 @@ struct orgsumdb {
   struct tlog_tree head_tree;
   double head_at;
   int64_t max_n; /* the largest head this process saw: a log never shrinks */
-  struct seen seen[SEEN_SLOTS];
+  struct seen *checked; /* "<ext> <module>@<version>": enum seen_state */
   atomic_llong refused; /* SECURITY refusals, for /metrics */
 };
 
@@ -119,6 +115,10 @@ int orgsumdb_new(const struct orgsumdb_params *p, struct orgsumdb **out,
   db->pause_ms = p->pause_ms;
   pthread_mutex_init(&db->append_mu, NULL);
   pthread_mutex_init(&db->mu, NULL);
+  if (seen_new(SEEN_SLOTS, &db->checked)) {
+    orgsumdb_free(db);
+    return ERR_NOMEM;
+  }
   *out = db;
   return 0;
 }
@@ -128,6 +128,7 @@ void orgsumdb_free(struct orgsumdb *db) {
     return;
   pthread_mutex_destroy(&db->append_mu);
   pthread_mutex_destroy(&db->mu);
+  seen_free(db->checked);
   free(db->head);
   OPENSSL_cleanse(db, sizeof *db);
   free(db);
@@ -1287,72 +1288,13 @@ int orgsumdb_covers(const struct server *srv, const char *module) {
   return srv->cfg->org_sumdb_public;
 }
 
-static int fd_sink(void *arg, const void *data, size_t len) {
-  int fd = *(int *)arg;
-  const char *p = data;
-  while (len) {
-    ssize_t w = write(fd, p, len);
-    if (w <= 0)
-      return ERR_IO;
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
-/* h1: of a stored zip: from its file on fs storage, else spooled once to
- * an unlinked temp file. ERR_STORAGE when it cannot be read; hash1_zip's
- * ERR_BAD_UPSTREAM_DATA when it is no valid zip. */
-static int hash_stored_zip(struct server *srv, const char *key,
-                           char out[HASH1_LEN], struct reason *why) {
-  char path[4096];
-  struct reason hwhy = {{0}};
-  int rc;
-  if (storage_local_path(srv->store, key, path, sizeof path) == 0) {
-    rc = hash1_zip(path, out, &hwhy);
-  } else {
-    snprintf(path, sizeof path, "%s/gomirror-orgsumdb-XXXXXX", srv->spool_dir);
-    int fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0)
-      return reason_set(why, ERR_IO, "cannot create a spool file in %s",
-                        srv->spool_dir);
-    unlink(path);
-    rc = storage_get(srv->store, key, NULL, fd_sink, &fd);
-    if (rc)
-      rc = ERR_STORAGE;
-    else {
-      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-      rc = hash1_zip(path, out, &hwhy);
-    }
-    close(fd);
-  }
-  if (rc == ERR_IO || rc == ERR_STORAGE)
-    return reason_set(why, ERR_STORAGE, "reading %s failed", key);
-  if (rc)
-    return reason_set(why, rc, "%s", reason_text(&hwhy, rc));
-  return 0;
-}
-
-static int hash_stored_mod(struct server *srv, const struct modreq *m,
-                           char out[HASH1_LEN], struct reason *why) {
-  char key[PIPE_KEY_MAX];
-  pipe_key(m, "mod", key, sizeof key);
-  struct buf b;
-  buf_init(&b, VALIDATE_MOD_MAX);
-  int rc = storage_get_buf(srv->store, key, &b);
-  if (!rc)
-    rc = hash1_mod(b.data ? b.data : "", b.len, out);
-  buf_free(&b);
-  return rc ? reason_set(why, ERR_STORAGE, "reading %s failed", key) : 0;
-}
-
 int orgsumdb_on_commit(struct server *srv, const struct modreq *m,
                        const void *mod, size_t modlen, const char *zip_path,
                        struct reason *why) {
   if (!zip_path || !orgsumdb_covers(srv, m->module))
     return 0;
   char zh[HASH1_LEN], mh[HASH1_LEN];
-  int rc = mod ? hash1_mod(mod, modlen, mh) : hash_stored_mod(srv, m, mh, why);
+  int rc = mod ? hash1_mod(mod, modlen, mh) : stored_hash_mod(srv, m, mh, why);
   if (!rc)
     rc = hash1_zip(zip_path, zh, why);
   if (!rc)
@@ -1365,9 +1307,9 @@ int orgsumdb_append_committed(struct server *srv, const struct modreq *m,
                               struct reason *why) {
   char zh[HASH1_LEN], mh[HASH1_LEN], key[PIPE_KEY_MAX];
   pipe_key(m, "zip", key, sizeof key);
-  int rc = hash_stored_mod(srv, m, mh, why);
+  int rc = stored_hash_mod(srv, m, mh, why);
   if (!rc)
-    rc = hash_stored_zip(srv, key, zh, why);
+    rc = stored_hash_zip(srv, key, zh, why);
   if (rc == ERR_BAD_UPSTREAM_DATA)
     return security(srv->orgsumdb, why, rc,
                     "the committed zip of %s@%s cannot be hashed (%s); not "
@@ -1379,34 +1321,17 @@ int orgsumdb_append_committed(struct server *srv, const struct modreq *m,
   return rc;
 }
 
-/* The slot and fingerprint of ext of module@version in the checked set. */
-static struct seen *seen_slot(struct orgsumdb *db, const struct modreq *m,
-                              const char *ext, unsigned char h[16]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  char key[MODPATH_MAX + VERSION_MAX + 16];
-  int n = snprintf(key, sizeof key, "%s %s@%s", ext, m->module, m->version);
-  EVP_Digest(key, n > 0 ? (size_t)n : 0, md, &mdlen, EVP_sha256(), NULL);
-  memcpy(h, md, 16);
-  uint64_t x;
-  memcpy(&x, md + 16, sizeof x);
-  return &db->seen[x % SEEN_SLOTS];
-}
-
 int orgsumdb_check_served(struct server *srv, const struct modreq *m,
                           const char *ext, struct reason *why) {
   struct orgsumdb *db = srv->orgsumdb;
   if (!db || !orgsumdb_covers(srv, m->module))
     return 0;
-  unsigned char h[16];
-  time_t now = time(NULL);
-  pthread_mutex_lock(&db->mu);
-  struct seen *s = seen_slot(db, m, ext, h);
-  int known = memcmp(s->h, h, 16) == 0 &&
-              (s->state == SEEN_GOOD ||
-               (s->state == SEEN_ABSENT && now - s->at < ABSENT_RECHECK_S));
-  pthread_mutex_unlock(&db->mu);
-  if (known)
+  char name[MODPATH_MAX + VERSION_MAX + 16];
+  snprintf(name, sizeof name, "%s %s@%s", ext, m->module, m->version);
+  time_t now = time(NULL), at = 0;
+  int known = seen_get(db->checked, name, &at);
+  if (known == SEEN_GOOD ||
+      (known == SEEN_ABSENT && now - at < ABSENT_RECHECK_S))
     return 0;
   char want_zip[HASH1_LEN], want_mod[HASH1_LEN], got[HASH1_LEN];
   struct reason lwhy = {{0}};
@@ -1423,8 +1348,8 @@ int orgsumdb_check_served(struct server *srv, const struct modreq *m,
     char key[PIPE_KEY_MAX];
     pipe_key(m, ext, key, sizeof key);
     struct reason hwhy = {{0}};
-    rc = zip ? hash_stored_zip(srv, key, got, &hwhy)
-             : hash_stored_mod(srv, m, got, &hwhy);
+    rc = zip ? stored_hash_zip(srv, key, got, &hwhy)
+             : stored_hash_mod(srv, m, got, &hwhy);
     if (rc == ERR_STORAGE)
       return reason_set(why, rc, "%s", reason_text(&hwhy, rc));
     if (rc)
@@ -1440,10 +1365,6 @@ int orgsumdb_check_served(struct server *srv, const struct modreq *m,
                       "refusing to serve it",
                       zip ? "zip" : ".mod", m->module, m->version, got, want);
   }
-  pthread_mutex_lock(&db->mu);
-  memcpy(s->h, h, 16);
-  s->state = state;
-  s->at = now;
-  pthread_mutex_unlock(&db->mu);
+  seen_put(db->checked, name, state, now);
   return 0;
 }

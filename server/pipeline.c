@@ -25,6 +25,7 @@
 #include "orgsumdb.h"
 #include "policy.h"
 #include "vcs.h"
+#include "verify.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -138,92 +139,14 @@ static int spool_open(struct server *srv, struct spool *s) {
   return 0;
 }
 
-/* --- checksum database -------------------------------------------------- */
-
-/* Checks fetched bytes against the first checksum database before they are
- * stored, so a corrupt or tampered upstream answer is refused instead of
- * being cached for good. mod is NULL when no .mod was fetched, zip_path
- * NULL when no zip was. The lookup is proven in the database's signed log
- * (sumdb_fetch, sumdb_verify.h); a lookup that fails its proof is refused in
- * every mode. A database that cannot answer (unreachable, or one that does
- * not know the module) refuses the version with sumdb_verify=strict (502 or
- * 504, nothing committed) and skips the check with a warning with warn. */
-static int verify_sums(struct pipe *p, const struct modreq *m, const char *mod,
-                       size_t modlen, const char *zip_path,
-                       struct reason *why) {
-  struct server *srv = p->srv;
-  enum sumdb_mode mode = sumdb_mode(srv->cfg);
-  if (mode == SUMDB_OFF || srv->sumdbs->n == 0)
-    return 0;
-  const struct sumdb_entry *db = &srv->sumdbs->v[0];
-  char rest[PIPE_KEY_MAX];
-  snprintf(rest, sizeof rest, "lookup/%s@%s", m->module_esc, m->version_esc);
-  struct buf body;
-  buf_init(&body, 1u << 20);
-  struct reason lwhy = {{0}};
-  int hit;
-  int rc = sumdb_fetch(srv, p->w, db, rest, 1, &body, &hit, &lwhy);
-  if (rc == ERR_BAD_UPSTREAM_DATA && sumdb_verifies(srv, db)) {
-    buf_free(&body);
-    return reason_set(why, rc, "%s@%s not committed: %s", m->module,
-                      m->version, reason_text(&lwhy, rc));
-  }
-  if (rc && mode == SUMDB_STRICT) {
-    buf_free(&body);
-    int code = rc == ERR_UPSTREAM_TIMEOUT ? ERR_UPSTREAM_TIMEOUT : ERR_UPSTREAM;
-    return reason_set(why, code,
-                      "%s@%s not committed: cannot verify it against %s "
-                      "(sumdb_verify=strict): %s",
-                      m->module, m->version, db->name, reason_text(&lwhy, rc));
-  }
-  if (rc) {
-    log_warn("not verified against %s: %s@%s: %s", db->name, m->module,
-             m->version, reason_text(&lwhy, rc));
-    buf_free(&body);
-    return 0;
-  }
-  char want_zip[HASH1_LEN], want_mod[HASH1_LEN], got[HASH1_LEN];
-  hash1_from_lookup(body.data, body.len, m->module, m->version, want_zip,
-                    want_mod);
-  buf_free(&body);
-  /* sumdb_fetch refuses such a lookup; never skip the check silently. */
-  if (!want_zip[0] || !want_mod[0]) {
-    if (mode == SUMDB_STRICT)
-      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
-                        "%s@%s not committed: the lookup of %s holds no "
-                        "go.sum lines for it",
-                        m->module, m->version, db->name);
-    log_warn("not verified against %s: %s@%s: its lookup holds no go.sum "
-             "lines for it",
-             db->name, m->module, m->version);
-    return 0;
-  }
-  if (mod) {
-    hash1_mod(mod, modlen, got);
-    if (strcmp(got, want_mod) != 0)
-      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
-                        "checksum mismatch: upstream %s@%s/go.mod has %s, "
-                        "%s says %s",
-                        m->module, m->version, got, db->name, want_mod);
-  }
-  if (zip_path) {
-    rc = hash1_zip(zip_path, got, why);
-    if (rc)
-      return rc;
-    if (strcmp(got, want_zip) != 0)
-      return reason_set(why, ERR_BAD_UPSTREAM_DATA,
-                        "checksum mismatch: upstream %s@%s zip has %s, %s "
-                        "says %s",
-                        m->module, m->version, got, db->name, want_zip);
-  }
-  return 0;
-}
-
 /* --- immutable versions ------------------------------------------------ */
 
 /* 1 when m's artifact of this kind ("info", "mod", "zip") is held: in the
- * hot cache, in the committed index (no storage round trip), or in storage.
- * 0 when it is not, ERR_STORAGE when storage cannot say. */
+ * hot cache or in the committed index (no storage round trip); 2 when only
+ * storage holds it: another writer put it there (bucket replication, a
+ * copy, lost metadata), and verify_stored checks it before it is served
+ * and indexed. 0 when it is not held, ERR_STORAGE when storage cannot
+ * say. */
 static int have(struct server *srv, const struct modreq *m, const char *kind) {
   char key[PIPE_KEY_MAX];
   pipe_key(m, kind, key, sizeof key);
@@ -236,11 +159,8 @@ static int have(struct server *srv, const struct modreq *m, const char *kind) {
     return 1;
   struct blob_stat st;
   int rc = storage_stat(srv->store, key, &st);
-  if (rc == 0) {
-    /* Known now: remember it, so other replicas skip the round trip. */
-    srv->meta->ops->index_put(srv->meta, m->module, m->version, kind, st.size);
-    return 1;
-  }
+  if (rc == 0)
+    return verify_stored_seen(srv, key) ? 1 : 2;
   if (rc == ERR_NOT_FOUND)
     return 0;
   atomic_fetch_add(&srv->metrics.storage_errors, 1);
@@ -412,7 +332,7 @@ static int commit_version(struct pipe *p, const struct modreq *m, int priv,
   }
   /* A private path is never sent to a checksum database. */
   if (!priv)
-    rc = verify_sums(p, m, have_info ? NULL : mod->data, mod->len,
+    rc = verify_sums(srv, p->w, m, have_info ? NULL : mod->data, mod->len,
                      need_zip ? path : NULL, why);
   if (rc)
     return rc;
@@ -618,6 +538,34 @@ static int fetch_locked(void *arg, struct reason *why) {
   return fetch_version(fa->p, fa->m, fa->want_zip, why);
 }
 
+static int check_locked(void *arg, struct reason *why) {
+  struct fetch_args *fa = arg;
+  struct server *srv = fa->p->srv;
+  const struct modreq *m = fa->m;
+  /* Another replica may have checked it while we waited for the lock. */
+  struct meta *meta = srv->meta;
+  if (meta->ops->index_has(meta, m->module, m->version, "info") == 1 &&
+      (!fa->want_zip ||
+       meta->ops->index_has(meta, m->module, m->version, "zip") == 1))
+    return 0;
+  return verify_stored(srv, fa->p->w, m, is_private(srv, m->module), why);
+}
+
+/* m's version is in storage but not in the committed index: checks it
+ * (verify.h) once across replicas, under the lock its fetch would take,
+ * before anything of it is served. */
+static int check_stored(struct pipe *p, const struct modreq *m,
+                        struct reason *why) {
+  struct server *srv = p->srv;
+  int priv = is_private(srv, m->module);
+  if (!verify_stored_asks(srv, priv)) /* nothing to ask: just index it */
+    return verify_stored(srv, p->w, m, priv, why);
+  struct fetch_args fa = {p, m, 1};
+  char lk[PIPE_KEY_MAX + 16];
+  snprintf(lk, sizeof lk, "fetch:%s@%s+zip", m->module, m->version);
+  return dlock_run(srv, lk, check_locked, &fa, why);
+}
+
 /* Makes sure m's version (and zip) is committed, fetching it at most once
  * however many requests ask at the same time, on this replica or any. */
 int pipe_ensure(struct pipe *p, const struct modreq *m, int want_zip,
@@ -635,9 +583,16 @@ int pipe_ensure(struct pipe *p, const struct modreq *m, int want_zip,
   }
   for (int round = 0; round < 4; round++) {
     int hi = have(srv, m, "info");
-    int hz = want_zip && hi == 1 ? have(srv, m, "zip") : 1;
+    int hz = want_zip && hi > 0 ? have(srv, m, "zip") : 1;
     if (hi < 0 || hz < 0)
       return storage_down(m, why);
+    if (hi == 2 || hz == 2) {
+      /* Stored by another writer: checked once, then indexed. */
+      int rc = check_stored(p, m, why);
+      if (rc)
+        return rc;
+      continue;
+    }
     if (hi && hz)
       return 0;
     if (p->offline)
@@ -815,8 +770,8 @@ static int mutable_vcs(struct pipe *p, const struct modreq *m,
   int hi = have(srv, lm, "info");
   if (hi < 0) {
     rc = storage_down(lm, why);
-  } else if (hi == 1) {
-    if (have(srv, lm, "zip") == 1 && zip_differs(srv, lm, sp.fd) == 1)
+  } else if (hi > 0) {
+    if (have(srv, lm, "zip") > 0 && zip_differs(srv, lm, sp.fd) == 1)
       log_warn("%s@%s in version control no longer matches what was first "
                "served (a moved tag?); keeping the first content",
                lm->module, lm->version);
@@ -824,7 +779,7 @@ static int mutable_vcs(struct pipe *p, const struct modreq *m,
     pipe_key(lm, "info", key, sizeof key);
     rc = storage_get_buf(srv->store, key, out);
   } else {
-    rc = commit_version(p, lm, priv, 0, have(srv, lm, "zip") != 1, &info, &mod,
+    rc = commit_version(p, lm, priv, 0, have(srv, lm, "zip") == 0, &info, &mod,
                         &sp, why);
     if (!rc)
       rc = buf_append(out, info.data, info.len);
@@ -838,13 +793,6 @@ out:
   return rc;
 }
 
-/* One committed version found listing a module's directory. */
-struct reconcile {
-  struct server *srv;
-  const struct modreq *m;
-  struct stored_versions sv;
-};
-
 /* The stored .info of m's module at version v. 0 or ERR_*. */
 static int stored_info(struct server *srv, const struct modreq *m,
                        const char *v, struct buf *out) {
@@ -857,29 +805,12 @@ static int stored_info(struct server *srv, const struct modreq *m,
   return storage_get_buf(srv->store, key, out);
 }
 
-static int reconcile_one(void *arg, const char *key, uint64_t size) {
-  struct reconcile *r = arg;
-  size_t before = r->sv.out->len;
-  collect_version(&r->sv, key, size);
-  if (r->sv.out->len > before + 1) {
-    /* The line just added, without its '\n': the version. */
-    char v[VERSION_MAX + 1];
-    size_t n = r->sv.out->len - before - 1;
-    if (n < sizeof v) {
-      memcpy(v, r->sv.out->data + before, n);
-      v[n] = '\0';
-      r->srv->meta->ops->index_put(r->srv->meta, r->m->module, v, "info",
-                                   size);
-    }
-  }
-  return 0;
-}
-
 /* Versions committed in storage by another writer (bucket replication,
- * `aws s3 sync`, an import) join the committed index and the answer
- * (issue 15). It runs when a list or @latest is refreshed, so at most once
- * per list_ttl per module across replicas, and lists only the module's own
- * "@v/" directory, never the bucket. Only versions whose .info (the commit
+ * `aws s3 sync`, an import) join the answer (issue 15); they join the
+ * committed index when first requested, once checked (verify_stored). It
+ * runs when a list or @latest is refreshed, so at most once per list_ttl
+ * per module across replicas, and lists only the module's own "@v/"
+ * directory, never the bucket. Only versions whose .info (the commit
  * marker) is stored count: a half-replicated version stays invisible. A
  * listing that fails changes nothing. */
 static void merge_stored(struct server *srv, const struct modreq *m,
@@ -889,8 +820,8 @@ static void merge_stored(struct server *srv, const struct modreq *m,
   struct buf stored, merged;
   buf_init(&stored, LIST_MAX);
   buf_init(&merged, LIST_MAX);
-  struct reconcile r = {srv, m, {dir, &stored}};
-  if (storage_list(srv->store, dir, reconcile_one, &r) != 0 ||
+  struct stored_versions sv = {dir, &stored};
+  if (storage_list(srv->store, dir, collect_version, &sv) != 0 ||
       stored.len == 0)
     goto out;
   if (kind == MUT_LIST) {

@@ -21,6 +21,7 @@ struct upstream;
 struct flight_group;
 struct sumdb_list;
 struct orgsumdb;
+struct seen;
 struct hot_cache;
 struct counters;
 struct vcs;
@@ -48,6 +49,8 @@ struct server {
   struct orgsumdb *orgsumdb; /* the organisation checksum database, or NULL */
   struct flight_group *flights;
   struct hot_cache *hot;
+  struct seen *verified;     /* stored artifacts verify_stored passed, for
+                                when the committed index cannot record them */
   struct counters *counters;
   struct vcs *vcs_private;   /* fetches `private` modules; NULL if none */
   struct vcs *vcs_direct;    /* `direct` in the upstream chain; NULL if not */

@@ -16,6 +16,7 @@
 #include "hot.h"
 #include "lastuse.h"
 #include "orgsumdb.h"
+#include "seen.h"
 #include "policy.h"
 #include "region.h"
 #include "server.h"
@@ -156,6 +157,8 @@ int server_open(struct server *srv, const struct config *cfg, int check,
     rc = open_vcs(cfg, srv, why);
   if (!rc)
     rc = hot_new((size_t)cfg->hot_cache_mb << 20, &srv->hot);
+  if (!rc)
+    rc = seen_new(4096, &srv->verified);
   if (!rc && !check)
     rc = counters_start(srv->meta, 500, 16384, &srv->counters);
   if (!rc)
@@ -186,6 +189,7 @@ void server_close(struct server *srv) {
   audit_close(srv->audit);
   cidr_list_free(srv->trusted);
   hot_free(srv->hot);
+  seen_free(srv->verified);
   vcs_free(srv->vcs_private);
   vcs_free(srv->vcs_direct);
   flight_group_free(srv->flights);

@@ -77,6 +77,12 @@ def access_lines(reps, needle):
     return n
 
 
+def metric(rep, name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), rep.get("/metrics").text, re.M)
+    check(m, f"no metric {name}")
+    return int(m.group(1))
+
+
 def circuit_open(rep, url):
     body = rep.get("/metrics").text
     m = re.search(r'gomirror_upstream_circuit_open\{upstream="%s"\} (\d)' % re.escape(url), body)
@@ -87,7 +93,8 @@ def circuit_open(rep, url):
 def test_two_regions(t):
     root = t.mkdtemp("public")
     shutil.copytree(t.fx["upstream"], root, dirs_exist_ok=True)
-    add_module(root, MOD, ["v1.0.0", "v1.1.0", "v1.3.0"], ["v1.0.0"], "v1.0.0")
+    add_module(root, MOD, ["v1.0.0", "v1.1.0", "v1.3.0", "v1.4.0", "v1.5.0"], ["v1.0.0"],
+               "v1.0.0")
     sdb = t.start_sumdb(root=root)
     public = t.start_upstream(root=root)       # what A sees
     public_b = t.start_upstream(root=root)     # the same, as B's fallback
@@ -148,6 +155,46 @@ def test_two_regions(t):
     r = lb_b.get(f"/{MOD}/@v/v1.3.0.zip", headers={"Disable-Module-Fetch": "true"})
     eq(r.status, 404, f"half-replicated zip served: {r.text!r}")
     check("v1.3.0" not in lb_b.get(f"/{MOD}/@v/list").text, "half-replicated version listed")
+    # A version that arrived from elsewhere is checked against the checksum
+    # database before it is first served: B hashed v1.1.0's .mod and zip.
+    eq(sum(metric(r, "gomirror_stored_checked_total") for r in reps_b), 1,
+       "versions B checked after the sync")
+    # The .info of v1.3.0 now comes through the chain; its zip, which
+    # arrived alone, is hashed before it is served.
+    eq(lb_b.get(f"/{MOD}/@v/v1.3.0.info").status, 200, "v1.3.0.info through A")
+    r = lb_b.get(f"/{MOD}/@v/v1.3.0.zip")
+    eq(r.status, 200, f"the half-replicated zip, once its .info came: {r.text!r}")
+    with open(half, "rb") as f:
+        eq(r.body, f.read(), "v1.3.0.zip bytes")
+    # Tampered copies: v1.4.0 complete with an altered zip; v1.5.0's altered
+    # zip alone, its .info fetched later. Neither is ever served, and each
+    # refusal is one SECURITY line.
+    bad = os.path.join(t.tmp, "bad.zip")
+    for v in ("v1.4.0", "v1.5.0"):
+        with zipfile.ZipFile(bad, "w") as z:
+            z.writestr(f"{MOD}@{v}/go.mod", f"module {MOD}\n")
+            z.writestr(f"{MOD}@{v}/r.go", "package replicated\n\nfunc init() { evil() }\n")
+        names = ["zip"] if v == "v1.5.0" else ["zip", "mod", "info"]
+        for ext in names:
+            src_file = bad if ext == "zip" else os.path.join(root, MOD, "@v", f"{v}.{ext}")
+            r = s3.aws("s3", "cp", "--only-show-errors", src_file,
+                       f"s3://{s3.bucket}/{prefix_b}{MOD}/@v/{v}.{ext}")
+            eq(r.returncode, 0, f"aws s3 cp: {r.stderr}")
+    for path in (f"/{MOD}/@v/v1.4.0.zip", f"/{MOD}/@v/v1.4.0.mod",
+                 f"/{MOD}/@v/v1.4.0.info"):
+        r = lb_b.get(path)
+        eq(r.status, 502, f"tampered {path}: {r.text!r}")
+        check("SECURITY" not in r.text and "v1.4.0" in r.text and "zip" in r.text,
+              f"the refusal's line: {r.text!r}")
+    eq(lb_b.get(f"/{MOD}/@v/v1.5.0.info").status, 200, "v1.5.0.info through A")
+    r = lb_b.get(f"/{MOD}/@v/v1.5.0.zip")
+    eq(r.status, 502, f"tampered half-replicated zip: {r.text!r}")
+    security = [line for rep in reps_b for line in open(rep.log, errors="replace")
+                if "SECURITY:" in line]
+    check(any("v1.4.0" in line for line in security) and
+          any("v1.5.0" in line for line in security), f"SECURITY lines: {security}")
+    check(sum(metric(r, "gomirror_stored_mismatch_total") for r in reps_b) >= 2,
+          "gomirror_stored_mismatch_total")
 
     # 3. Region A down.
     for p in [lb_a] + reps_a:
