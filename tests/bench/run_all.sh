@@ -5,7 +5,9 @@
 # vs nginx), bench_keepalive.py (more idle keep-alive clients than threads,
 # vs nginx), bench_graph.py (`go mod download all` of a 35-module graph vs
 # file:// and nginx), bench_auth.py (cached .info with access control off
-# and on). Benchmarks print; they assert nothing. A script whose
+# and on), bench_regions.py (time to first byte in the second of two
+# regions: a version it holds, one the first region holds, one neither
+# holds). Benchmarks print; they assert nothing. A script whose
 # tools are missing prints the apt-get line and the others still run; the
 # exit status is non-zero if any script failed.
 #
@@ -68,6 +70,7 @@ run bench_rss.py 600 python3 "$here/bench_rss.py" --binary "$binary"
 run bench_keepalive.py 300 python3 "$here/bench_keepalive.py" --binary "$binary"
 run bench_graph.py 1200 python3 "$here/bench_graph.py" --binary "$binary" --runs "$runs"
 run bench_auth.py 600 python3 "$here/bench_auth.py" --binary "$binary" --seconds "$seconds"
+run bench_regions.py 600 python3 "$here/bench_regions.py" --binary "$binary"
 
 if [ -n "$failed" ]; then
     echo "run_all.sh: failed:$failed" >&2
