@@ -88,6 +88,27 @@ static int unknown(struct server *srv, const struct sumdb_entry *db,
   return 0;
 }
 
+/* m's go.sum hashes from db, or the refusal: 0 with both set;
+ * SUMS_UNKNOWN when the database could not say and sumdb_verify=warn lets
+ * the caller go on unchecked (after one warning line); else the error, its
+ * line saying what happens to m ("not committed", ...). */
+static int sums_for(struct server *srv, struct worker *w,
+                    const struct sumdb_entry *db, const struct modreq *m,
+                    const char *what, char want_zip[HASH1_LEN],
+                    char want_mod[HASH1_LEN], struct reason *why) {
+  struct reason lwhy = {{0}};
+  int cause = 0;
+  int rc = lookup_sums(srv, w, db, m, want_zip, want_mod, &cause, &lwhy);
+  if (rc == ERR_BAD_UPSTREAM_DATA)
+    return reason_set(why, rc, "%s@%s %s: %s", m->module, m->version, what,
+                      reason_text(&lwhy, rc));
+  if (rc == SUMS_UNKNOWN) {
+    rc = unknown(srv, db, m, what, cause, &lwhy, why);
+    return rc ? rc : SUMS_UNKNOWN;
+  }
+  return 0;
+}
+
 int verify_sums(struct server *srv, struct worker *w, const struct modreq *m,
                 const char *mod, size_t modlen, const char *zip_path,
                 struct reason *why) {
@@ -95,14 +116,9 @@ int verify_sums(struct server *srv, struct worker *w, const struct modreq *m,
     return 0;
   const struct sumdb_entry *db = &srv->sumdbs->v[0];
   char want_zip[HASH1_LEN], want_mod[HASH1_LEN], got[HASH1_LEN];
-  struct reason lwhy = {{0}};
-  int cause = 0;
-  int rc = lookup_sums(srv, w, db, m, want_zip, want_mod, &cause, &lwhy);
-  if (rc == ERR_BAD_UPSTREAM_DATA)
-    return reason_set(why, rc, "%s@%s not committed: %s", m->module, m->version,
-                      reason_text(&lwhy, rc));
-  if (rc == SUMS_UNKNOWN)
-    return unknown(srv, db, m, "not committed", cause, &lwhy, why);
+  int rc = sums_for(srv, w, db, m, "not committed", want_zip, want_mod, why);
+  if (rc)
+    return rc == SUMS_UNKNOWN ? 0 : rc;
   if (mod) {
     hash1_mod(mod, modlen, got);
     if (strcmp(got, want_mod) != 0)
@@ -169,20 +185,12 @@ int verify_stored(struct server *srv, struct worker *w, const struct modreq *m,
   if (verify_stored_asks(srv, priv)) {
     const struct sumdb_entry *db = &srv->sumdbs->v[0];
     char want_zip[HASH1_LEN], want_mod[HASH1_LEN], got[HASH1_LEN];
-    struct reason lwhy = {{0}};
-    int cause = 0;
-    int rc = lookup_sums(srv, w, db, m, want_zip, want_mod, &cause, &lwhy);
-    if (rc == ERR_BAD_UPSTREAM_DATA)
-      return reason_set(why, rc, "%s@%s, found in storage, not served: %s",
-                        m->module, m->version, reason_text(&lwhy, rc));
-    if (rc == SUMS_UNKNOWN) {
-      rc = unknown(srv, db, m,
-                   "found in storage (not committed here), not "
-                   "served",
-                   cause, &lwhy, why);
-      if (rc)
-        return rc;
-    } else {
+    int rc = sums_for(srv, w, db, m,
+                      "found in storage (not committed here), not served",
+                      want_zip, want_mod, why);
+    if (rc && rc != SUMS_UNKNOWN)
+      return rc;
+    if (rc == 0) {
       struct reason hwhy = {{0}};
       if (present[0]) {
         rc = stored_hash_mod(srv, m, got, &hwhy);
