@@ -157,6 +157,33 @@ static int mismatch(struct server *srv, struct reason *why, const char *fmt,
   return reason_set(why, ERR_BAD_UPSTREAM_DATA, "%s", text);
 }
 
+/* Compares the stored ext ("mod", "zip") of m with want, the hash dbname
+ * vouches for. 0, the mismatch, or ERR_STORAGE. */
+static int check_artifact(struct server *srv, const struct modreq *m,
+                          const char *ext, const char *want,
+                          const char *dbname, struct reason *why) {
+  int zip = strcmp(ext, "zip") == 0;
+  const char *what = zip ? "zip" : ".mod";
+  char got[HASH1_LEN], key[PIPE_KEY_MAX];
+  struct reason hwhy = {{0}};
+  pipe_key(m, ext, key, sizeof key);
+  int rc = zip ? stored_hash_zip(srv, key, got, &hwhy)
+               : stored_hash_mod(srv, m, got, &hwhy);
+  if (rc == ERR_STORAGE)
+    return reason_set(why, rc, "%s", reason_text(&hwhy, rc));
+  if (rc)
+    return mismatch(srv, why,
+                    "the stored %s of %s@%s, not committed by this region, "
+                    "is damaged (%s): refusing to serve it",
+                    what, m->module, m->version, reason_text(&hwhy, rc));
+  if (strcmp(got, want) != 0)
+    return mismatch(srv, why,
+                    "the stored %s of %s@%s, not committed by this region, "
+                    "has %s but %s says %s: refusing to serve it",
+                    what, m->module, m->version, got, dbname, want);
+  return 0;
+}
+
 int verify_stored_asks(const struct server *srv, int priv) {
   /* In-memory metadata starts empty at every start: there, "not in the
    * index" says nothing about who wrote a version. */
@@ -184,43 +211,18 @@ int verify_stored(struct server *srv, struct worker *w, const struct modreq *m,
                       m->version);
   if (verify_stored_asks(srv, priv)) {
     const struct sumdb_entry *db = &srv->sumdbs->v[0];
-    char want_zip[HASH1_LEN], want_mod[HASH1_LEN], got[HASH1_LEN];
+    char want_zip[HASH1_LEN], want_mod[HASH1_LEN];
     int rc = sums_for(srv, w, db, m,
                       "found in storage (not committed here), not served",
                       want_zip, want_mod, why);
     if (rc && rc != SUMS_UNKNOWN)
       return rc;
     if (rc == 0) {
-      struct reason hwhy = {{0}};
-      if (present[0]) {
-        rc = stored_hash_mod(srv, m, got, &hwhy);
-        if (rc)
-          return reason_set(why, rc, "%s", reason_text(&hwhy, rc));
-        if (strcmp(got, want_mod) != 0)
-          return mismatch(srv, why,
-                          "the stored .mod of %s@%s, not committed by this "
-                          "region, has %s but %s says %s: refusing to serve "
-                          "it",
-                          m->module, m->version, got, db->name, want_mod);
-      }
-      if (present[1]) {
-        char key[PIPE_KEY_MAX];
-        pipe_key(m, "zip", key, sizeof key);
-        rc = stored_hash_zip(srv, key, got, &hwhy);
-        if (rc == ERR_STORAGE)
-          return reason_set(why, rc, "%s", reason_text(&hwhy, rc));
-        if (rc)
-          return mismatch(srv, why,
-                          "the stored zip of %s@%s, not committed by this "
-                          "region, is damaged (%s): refusing to serve it",
-                          m->module, m->version, reason_text(&hwhy, rc));
-        if (strcmp(got, want_zip) != 0)
-          return mismatch(srv, why,
-                          "the stored zip of %s@%s, not committed by this "
-                          "region, has %s but %s says %s: refusing to serve "
-                          "it",
-                          m->module, m->version, got, db->name, want_zip);
-      }
+      if ((present[0] &&
+           (rc = check_artifact(srv, m, "mod", want_mod, db->name, why))) ||
+          (present[1] &&
+           (rc = check_artifact(srv, m, "zip", want_zip, db->name, why))))
+        return rc;
       atomic_fetch_add(&srv->metrics.stored_checked, 1);
       log_info("checked %s@%s, found in storage, against %s", m->module,
                m->version, db->name);
