@@ -174,6 +174,15 @@ static int storage_down(const struct modreq *m, struct reason *why) {
                     m->module, m->version);
 }
 
+/* 1 when m's .info is stored without its .mod: a copy from elsewhere
+ * still arriving (gomirror itself writes .mod first). */
+static int copy_in_flight(struct server *srv, const struct modreq *m) {
+  char key[PIPE_KEY_MAX];
+  struct blob_stat st;
+  pipe_key(m, "mod", key, sizeof key);
+  return storage_stat(srv->store, key, &st) == ERR_NOT_FOUND;
+}
+
 /* Fetches .info and .mod (unless have_info) and the zip (when need_zip)
  * down the upstream chain. UPSTREAM_DIRECT when the chain says `direct`. */
 static int gather_upstream(struct pipe *p, const struct modreq *m, int have_info,
@@ -443,6 +452,8 @@ static int fetch_version(struct pipe *p, const struct modreq *m, int want_zip,
                          struct reason *why) {
   struct server *srv = p->srv;
   int have_info = have(srv, m, "info");
+  if (have_info == 2 && copy_in_flight(srv, m))
+    have_info = 0; /* fetch .info and .mod; the copy's .info stays */
   int have_zip = want_zip ? have(srv, m, "zip") : 1;
   if (have_info < 0 || have_zip < 0)
     return storage_down(m, why);
@@ -589,9 +600,13 @@ int pipe_ensure(struct pipe *p, const struct modreq *m, int want_zip,
     if (hi == 2 || hz == 2) {
       /* Stored by another writer: checked once, then indexed. */
       int rc = check_stored(p, m, why);
-      if (rc)
+      if (rc < 0)
         return rc;
-      continue;
+      if (rc != VERIFY_INCOMPLETE)
+        continue;
+      hi = 0; /* an .info without its .mod yet: fetched as a miss */
+      if (why)
+        why->text[0] = '\0';
     }
     if (hi && hz)
       return 0;

@@ -209,6 +209,8 @@ int verify_stored(struct server *srv, struct worker *w, const struct modreq *m,
   if (!present[2])
     return reason_set(why, ERR_NOT_FOUND, "%s@%s is not stored", m->module,
                       m->version);
+  if (!present[0]) /* gomirror writes .mod before .info: a copy in flight */
+    return VERIFY_INCOMPLETE;
   if (verify_stored_asks(srv, priv)) {
     const struct sumdb_entry *db = &srv->sumdbs->v[0];
     char want_zip[HASH1_LEN], want_mod[HASH1_LEN];

@@ -32,9 +32,12 @@ int verify_sums(struct server *srv, struct worker *w, const struct modreq *m,
  * region. A mismatch or a damaged zip is a security event: one SECURITY
  * line, gomirror_stored_mismatch_total, ERR_BAD_UPSTREAM_DATA (502), and
  * nothing indexed. A database that cannot answer is handled as at fetch
- * (strict refuses, 502/504; warn serves with a warning). */
+ * (strict refuses, 502/504; warn serves with a warning). VERIFY_INCOMPLETE
+ * when the .info has no .mod beside it: a copy still arriving (replication
+ * keeps no order), which the caller fetches as if it were not there. */
 int verify_stored(struct server *srv, struct worker *w, const struct modreq *m,
                   int priv, struct reason *why);
+#define VERIFY_INCOMPLETE 2 /* positive; not 1, which dlock.c reserves */
 
 /* 1 when verify_stored passed the artifact stored under key lately, in
  * this process: held, even when the committed index cannot say so. */

@@ -93,8 +93,8 @@ def circuit_open(rep, url):
 def test_two_regions(t):
     root = t.mkdtemp("public")
     shutil.copytree(t.fx["upstream"], root, dirs_exist_ok=True)
-    add_module(root, MOD, ["v1.0.0", "v1.1.0", "v1.3.0", "v1.4.0", "v1.5.0"], ["v1.0.0"],
-               "v1.0.0")
+    add_module(root, MOD, ["v1.0.0", "v1.1.0", "v1.3.0", "v1.4.0", "v1.5.0", "v1.6.0"],
+               ["v1.0.0"], "v1.0.0")
     sdb = t.start_sumdb(root=root)
     public = t.start_upstream(root=root)       # what A sees
     public_b = t.start_upstream(root=root)     # the same, as B's fallback
@@ -189,6 +189,16 @@ def test_two_regions(t):
     eq(lb_b.get(f"/{MOD}/@v/v1.5.0.info").status, 200, "v1.5.0.info through A")
     r = lb_b.get(f"/{MOD}/@v/v1.5.0.zip")
     eq(r.status, 502, f"tampered half-replicated zip: {r.text!r}")
+    # Replication keeps no order: v1.6.0's .info arrived, its .mod not yet.
+    # The .mod comes through the chain (a miss), not a 503.
+    info_only = os.path.join(root, MOD, "@v", "v1.6.0.info")
+    r = s3.aws("s3", "cp", "--only-show-errors", info_only,
+               f"s3://{s3.bucket}/{prefix_b}{MOD}/@v/v1.6.0.info")
+    eq(r.returncode, 0, f"aws s3 cp: {r.stderr}")
+    r = lb_b.get(f"/{MOD}/@v/v1.6.0.mod")
+    eq(r.status, 200, f"v1.6.0.mod while its .info came alone: {r.text!r}")
+    eq(r.text, f"module {MOD}\n", "v1.6.0.mod")
+    eq(lb_b.get(f"/{MOD}/@v/v1.6.0.zip").status, 200, "v1.6.0.zip")
     security = [line for rep in reps_b for line in open(rep.log, errors="replace")
                 if "SECURITY:" in line]
     check(any("v1.4.0" in line for line in security) and
