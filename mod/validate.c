@@ -3,6 +3,7 @@
  * rules are a port of x/mod zip.checkZip and module.CheckFilePath (Go 1.19)
  * plus what cmd/go's modfetch and dirhash.HashZip do with a download. */
 #include "validate.h"
+#include "rfc3339.h"
 
 #include "core/utf8.h"
 
@@ -990,53 +991,6 @@ int validate_mod(const char *body, size_t len, const char *module,
 
 /* ---- .info ---- */
 
-static int digits(const char *s, size_t n, int *out) {
-  int v = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return 0;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return 1;
-}
-
-/* RFC 3339 date-time in the strict form every Go release accepts for
- * time.Time's JSON:
- * YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), upper-case T and Z, real
- * calendar days, no leap second (Go rejects second 60). */
-static int is_rfc3339(const char *s, size_t n) {
-  int y, mo, d, h, mi, sec, oh, om;
-  if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-      s[16] != ':')
-    return 0;
-  if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
-      !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) ||
-      !digits(s + 17, 2, &sec))
-    return 0;
-  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59)
-    return 0;
-  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (d > mdays[mo - 1] + (mo == 2 && leap))
-    return 0;
-  size_t i = 19;
-  if (s[i] == '.') {
-    size_t start = ++i;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-      i++;
-    if (i == start)
-      return 0;
-  }
-  if (i < n && s[i] == 'Z')
-    return i + 1 == n;
-  if (n - i != 6 || (s[i] != '+' && s[i] != '-') || s[i + 3] != ':')
-    return 0;
-  if (!digits(s + i + 1, 2, &oh) || !digits(s + i + 4, 2, &om))
-    return 0;
-  return oh <= 23 && om <= 59;
-}
-
 /* Go's encoding/json matches keys to fields case-insensitively, so
  * {"version": ...} or a second "VERSION" would be read as Version by the
  * client. We only accept the exact spelling and refuse look-alikes, so we
@@ -1130,8 +1084,8 @@ int validate_info(const char *body, size_t len, const char *want,
   }
   if (json_object_object_get_ex(obj, "Time", &jt)) {
     if (!json_object_is_type(jt, json_type_string) ||
-        !is_rfc3339(json_object_get_string(jt),
-                    (size_t)json_object_get_string_len(jt))) {
+        rfc3339_parse(json_object_get_string(jt),
+                      (size_t)json_object_get_string_len(jt), 0, NULL)) {
       const char *t = json_object_get_string(jt);
       rc = reason_set(why, ERR_BAD_UPSTREAM_DATA,
                       "upstream .info Time %s is not an RFC 3339 string",
