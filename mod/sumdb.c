@@ -258,6 +258,27 @@ static int check_tile(const struct sumdb_entry *db, const char *rest,
   return bad_answer(why, db, rest, problem);
 }
 
+int sumdb_unescape_rest(char *s) {
+  char *w = s;
+  for (const char *p = s; *p; p++) {
+    if ((unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f)
+      return ERR_INVALID;
+    if (*p == '%') {
+      if (p[1] == '2' && p[2] == '1')
+        *w++ = '!';
+      else if (p[1] == '2' && (p[2] == 'B' || p[2] == 'b'))
+        *w++ = '+';
+      else
+        return ERR_INVALID;
+      p += 2;
+      continue;
+    }
+    *w++ = *p;
+  }
+  *w = '\0';
+  return 0;
+}
+
 int sumdb_check_answer(const struct sumdb_entry *db, const char *rest,
                        const char *body, size_t len, struct reason *why) {
   enum sumdb_kind kind;

@@ -17,6 +17,11 @@ struct sumdb_entry {
   struct note_verifier key;
 };
 
+/* Decodes, in place, the percent escapes a client's checksum-database path
+ * may carry (`%21` for '!', `%2B` for '+'); 0, or ERR_INVALID for any
+ * other escape or a control or non-ASCII byte. */
+int sumdb_unescape_rest(char *s);
+
 /* Checks the part after "/sumdb/<name>/": "supported", "latest",
  * "lookup/<escaped path>@<escaped version>", or a tile path
  * "tile/<H>/<L|data>/<xNNN/...>NNN[.p/<W>]". Returns 0 and sets *kind

@@ -23,29 +23,6 @@
 
 #define BODY_MAX (1u << 20)
 
-/* Decodes `%21` and `%2B` (what a lookup path may carry) in place; 0, or
- * ERR_INVALID for any other escape or a control byte. */
-static int decode(char *s) {
-  char *w = s;
-  for (const char *p = s; *p; p++) {
-    if ((unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f)
-      return ERR_INVALID;
-    if (*p == '%') {
-      if (p[1] == '2' && p[2] == '1')
-        *w++ = '!';
-      else if (p[1] == '2' && (p[2] == 'B' || p[2] == 'b'))
-        *w++ = '+';
-      else
-        return ERR_INVALID;
-      p += 2;
-      continue;
-    }
-    *w++ = *p;
-  }
-  *w = '\0';
-  return 0;
-}
-
 static int send_body(struct req *r, const char *ctype, const char *cache,
                      struct buf *body) {
   int st = http_send(r, 200, ctype, cache, NULL, body->data ? body->data : "",
@@ -123,7 +100,7 @@ int h_orgsumdb(struct req *r, const char *rest) {
   if (strlen(rest + 1) >= sizeof path)
     return http_error(r, 400, "checksum database path too long");
   snprintf(path, sizeof path, "%s", rest + 1);
-  if (decode(path))
+  if (sumdb_unescape_rest(path))
     return http_error(r, 400, "invalid escape in checksum database path");
   struct reason why = {{0}};
   enum sumdb_kind kind;

@@ -115,32 +115,6 @@ static int sink_reset(void *arg) {
   return 0;
 }
 
-/* Percent-decodes `%21` (the only escape a lookup path carries) in place
- * and refuses any other escape or control byte. */
-static int decode_rest(char *s) {
-  char *w = s;
-  for (const char *p = s; *p; p++) {
-    if ((unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f)
-      return ERR_INVALID;
-    if (*p == '%') {
-      if (p[1] == '2' && p[2] == '1') {
-        *w++ = '!';
-        p += 2;
-        continue;
-      }
-      if (p[1] == '2' && (p[2] == 'B' || p[2] == 'b')) {
-        *w++ = '+';
-        p += 2;
-        continue;
-      }
-      return ERR_INVALID;
-    }
-    *w++ = *p;
-  }
-  *w = '\0';
-  return 0;
-}
-
 int sumdb_get(struct server *srv, struct worker *w,
               const struct sumdb_entry *db, const char *rest, struct buf *out,
               struct reason *why) {
@@ -323,7 +297,7 @@ int h_sumdb(struct req *r) {
   if (strlen(p + nl + 1) >= sizeof rest)
     return http_error(r, 400, "checksum database path too long");
   snprintf(rest, sizeof rest, "%s", p + nl + 1);
-  if (decode_rest(rest))
+  if (sumdb_unescape_rest(rest))
     return http_error(r, 400, "invalid escape in checksum database path");
 
   struct reason why = {{0}};

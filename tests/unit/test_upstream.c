@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -267,6 +268,23 @@ static void sumdb_latest(void) {
   ASSERT_EQ_INT(answer("supported", "", &why), 0);
 }
 
+/* A client's checksum-database path: %21 and %2B decode, nothing else. */
+static void sumdb_unescape(void) {
+  char a[] = "lookup/github.com/%21burnt%21sushi/toml@v1.0.0%2Bincompatible";
+  ASSERT_EQ_INT(sumdb_unescape_rest(a), 0);
+  ASSERT_EQ_STR(a, "lookup/github.com/!burnt!sushi/toml@v1.0.0+incompatible");
+  char b[] = "lookup/x@v1%2b";
+  ASSERT_EQ_INT(sumdb_unescape_rest(b), 0);
+  ASSERT_EQ_STR(b, "lookup/x@v1+");
+  const char *bad[] = {"lookup/%2F..", "lookup/a b", "lookup/%", "lookup/%2",
+                       "lookup/\x7f", "lookup/\xc3\xa9"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char c[64];
+    snprintf(c, sizeof c, "%s", bad[i]);
+    ASSERT_EQ_INT(sumdb_unescape_rest(c), ERR_INVALID);
+  }
+}
+
 static void sumdb_tiles(void) {
   struct reason why;
   static char buf[8193];
@@ -310,5 +328,6 @@ int main(void) {
   RUN_TEST(sumdb_lookups);
   RUN_TEST(sumdb_latest);
   RUN_TEST(sumdb_tiles);
+  RUN_TEST(sumdb_unescape);
   return test_summary();
 }
